@@ -1,0 +1,3 @@
+from nst3d.cli import main
+
+main()

@@ -1,0 +1,33 @@
+"""The `nst3d` command line: typer commands over the Python API, one per job."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from nst3d.errors import Nst3dError
+
+app = typer.Typer(
+    name="nst3d",
+    help="Neural style transfer on images and on the UV textures of 3D meshes (plain PyTorch, CPU or CUDA).",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+
+
+def main() -> None:
+    """Console entry point: user errors become one line on stderr and a non-zero exit."""
+    try:
+        app()
+    except Nst3dError as exc:
+        print(f"nst3d: error: {exc}", file=sys.stderr)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        print("nst3d: interrupted", file=sys.stderr)
+        sys.exit(130)
+    except MemoryError:
+        print("nst3d: error: out of memory; try smaller sizes", file=sys.stderr)
+        sys.exit(3)

@@ -1,0 +1,40 @@
+"""Device selection and seeding, shared by every pipeline."""
+
+from __future__ import annotations
+
+import random
+
+import numpy as np
+import torch
+
+from nst3d.errors import Nst3dError
+
+
+def resolve_device(name: str = "auto") -> torch.device:
+    """Map 'auto' | 'cpu' | 'cuda' | 'cuda:N' to a torch.device that exists on this machine."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError as exc:
+        raise Nst3dError(f"unknown device {name!r}: use auto, cpu or cuda") from exc
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise Nst3dError("--device cuda was asked for, but PyTorch sees no CUDA GPU here: use --device cpu")
+    if device.type not in ("cpu", "cuda"):
+        raise Nst3dError(f"unsupported device {name!r}: use auto, cpu or cuda")
+    return device
+
+
+def seed_everything(seed: int) -> torch.Generator:
+    """Seed Python, NumPy and torch; return a CPU generator for the pipeline's own random draws."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+    return torch.Generator().manual_seed(seed)
+
+
+def notice(message: str) -> None:
+    """Tell the user about something we handled for them (a conversion, a downscale); never fatal."""
+    import sys
+
+    print(f"note: {message}", file=sys.stderr)
