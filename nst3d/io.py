@@ -35,10 +35,13 @@ def check_output_path(path: str | os.PathLike, suffixes: Sequence[str] | None = 
     parent = path.parent if str(path.parent) else Path(".")
     if not parent.is_dir():
         raise Nst3dError(f"{path}: output folder {parent} does not exist")
-    if not os.access(parent, os.W_OK | os.X_OK):
-        raise Nst3dError(f"{path}: no permission to write in {parent}")
     if path.is_dir():
         raise Nst3dError(f"{path}: is a folder, expected a file name")
+    try:  # the only reliable permission check (root, read-only mounts, ACLs) is to try
+        with tempfile.TemporaryFile(dir=parent):
+            pass
+    except OSError as exc:
+        raise Nst3dError(f"{path}: cannot write in {parent} ({exc.strerror or exc})") from None
     return path
 
 
