@@ -80,6 +80,15 @@ def preserve_colors(stylized: torch.Tensor, content: torch.Tensor) -> torch.Tens
     return torch.einsum("ij,bjhw->bihw", to_rgb, torch.cat([y, uv], 1)).clamp(0, 1)
 
 
+INJECT_DETAIL = True
+
+
+def content_detail(content: torch.Tensor, coarse_hw: tuple[int, int]) -> torch.Tensor:
+    """The content's detail finer than `coarse_hw`: content minus its down- and re-upsampled self."""
+    low = F.interpolate(content, size=coarse_hw, mode="bicubic", antialias=True, align_corners=False)
+    return content - F.interpolate(low, size=content.shape[-2:], mode="bicubic", align_corners=False)
+
+
 def scale_sizes(size: int, scales: int) -> list[int]:
     """Long sides of the coarse-to-fine schedule: halving from `size`, none below MIN_SCALE_SIDE."""
     sizes = [size]
@@ -88,7 +97,7 @@ def scale_sizes(size: int, scales: int) -> list[int]:
     return sizes
 
 
-def _check_positive(name: str, value: float, integer: bool = False, allow_zero: bool = False) -> None:
+def check_positive(name: str, value: float, integer: bool = False, allow_zero: bool = False) -> None:
     ok = np.isfinite(value) and (value >= 0 if allow_zero else value > 0)
     if integer:
         ok = ok and float(value).is_integer()
@@ -166,14 +175,14 @@ def stylize(content: torch.Tensor | None = None, styles: Sequence[torch.Tensor] 
                   style_scale=style_scale, steps=steps, optimizer=optimizer, lr=lr, init=init,
                   scales=scales, preserve_colors=color_preserve, seed=seed, device=device)
     for name in ("size", "steps", "scales"):
-        _check_positive(name, params[name], integer=True)
+        check_positive(name, params[name], integer=True)
     for name in ("content_weight", "style_weight", "tv_weight"):
-        _check_positive(name, params[name], allow_zero=True)
+        check_positive(name, params[name], allow_zero=True)
     for name, value in (("gif_every", gif_every), ("save_every", save_every)):
-        _check_positive(name, value, integer=True, allow_zero=True)
-    _check_positive("style_scale", style_scale)
+        check_positive(name, value, integer=True, allow_zero=True)
+    check_positive("style_scale", style_scale)
     if lr is not None:
-        _check_positive("lr", lr)
+        check_positive("lr", lr)
     if optimizer not in OPTIMIZERS:
         raise Nst3dError(f"unknown optimizer {optimizer!r}; choose {' or '.join(OPTIMIZERS)}")
     if init not in INITS:
@@ -186,7 +195,7 @@ def stylize(content: torch.Tensor | None = None, styles: Sequence[torch.Tensor] 
     if len(blend) != len(styles):
         raise Nst3dError(f"--style-blend has {len(blend)} weights for {len(styles)} style images")
     for b in blend:
-        _check_positive("style blend weight", b, allow_zero=True)
+        check_positive("style blend weight", b, allow_zero=True)
     if styles and sum(blend) <= 0:
         raise Nst3dError("style blend weights must not all be zero")
     if size > 8192:
@@ -226,6 +235,8 @@ def stylize(content: torch.Tensor | None = None, styles: Sequence[torch.Tensor] 
                                    content_weight, style_weight, tv_weight)
         if image is not None:
             start = F.interpolate(image, size=hw, mode="bicubic", align_corners=False)
+            if content_s is not None and content_weight > 0 and INJECT_DETAIL:
+                start = start + content_detail(content_s, image.shape[-2:])
         elif init == "content":
             start = content_s
         elif init == "style":
@@ -250,7 +261,8 @@ def stylize(content: torch.Tensor | None = None, styles: Sequence[torch.Tensor] 
         run = optimize([x], closure, steps, optimizer=optimizer, lr=lr, project=lambda x=x: x.clamp_(0, 1),
                        callback=on_step, description=f"scale {index + 1} {hw[1]}x{hw[0]}", progress=progress)
         image = run.params[0]
-        history += run.history
+        offset = time.perf_counter() - started - run.seconds
+        history += [{**h, "t": h["t"] + offset} for h in run.history]
         scale_records.append({"size": [hw[1], hw[0]], "steps": len(run.history), "seconds": run.seconds,
                               "seconds_per_step": run.seconds / max(1, len(run.history))})
         if run.interrupted:
@@ -273,7 +285,7 @@ def stylize(content: torch.Tensor | None = None, styles: Sequence[torch.Tensor] 
         "final_losses": {k: float(v) for k, v in named.items()},
         "timings": {"total_seconds": time.perf_counter() - started, "load_seconds": load_seconds,
                     "scales": scale_records},
-        "loss_history": [round(h["loss"], 6) for h in history],
+        "history": [{k: round(v, 6) for k, v in h.items()} for h in history],
         "interrupted": interrupted,
     }
     return StylizeResult(result_image, frames, record, interrupted)

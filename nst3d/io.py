@@ -7,6 +7,7 @@ Images are float tensors in [0, 1], RGB, shape (1, 3, H, W). Every writer goes t
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -135,3 +136,34 @@ def save_gif(frames: Sequence[np.ndarray], path: str | os.PathLike, fps: float =
         images[0].save(tmp, format="GIF", save_all=True, append_images=images[1:], duration=durations,
                        loop=0, optimize=False, disposal=1)
     return path
+
+
+def check_output_dir(path: str | os.PathLike, force: bool) -> Path:
+    """Fail early if OUTDIR cannot be created, or exists with files and `force` is off."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise Nst3dError(f"{path}: exists and is not a folder")
+    if path.is_dir() and any(path.iterdir()) and not force:
+        raise Nst3dError(f"{path}: folder exists and is not empty; use --force to overwrite its outputs")
+    check_output_path(path.parent / f"{path.name}.probe")
+    return path
+
+
+@contextmanager
+def staged_directory(path: str | os.PathLike, force: bool = False) -> Iterator[Path]:
+    """Yield an empty temporary folder beside `path`; on success move its files into `path`.
+
+    On failure (or Ctrl-C) the temporary folder is removed and `path` is left exactly as it was.
+    """
+    path = check_output_dir(path, force)
+    stage = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+    try:
+        yield stage
+        if not path.exists():
+            stage.chmod(0o755)
+            os.replace(stage, path)
+            return
+        for item in stage.iterdir():
+            os.replace(item, path / item.name)
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)

@@ -27,9 +27,12 @@ class OptimizeResult:
     """What a run produced: the kept parameters and how it went."""
 
     params: list[torch.Tensor]                      # best (or last) values, detached
-    history: list[dict[str, float]] = field(default_factory=list)  # terms per step, 'loss' included
+    history: list[dict[str, float]] = field(default_factory=list)  # terms per step: 'loss', ..., 't'
+
     interrupted: bool = False                       # stopped by Ctrl-C (or a non-finite loss)
-    seconds: float = 0.0
+    seconds: float = 0.0                            # wall time of the whole loop
+    eval_seconds: float = 0.0                       # of which objective + backward
+    callback_seconds: float = 0.0                   # of which project() + callback()
 
 
 def make_optimizer(name: str, params: list[torch.Tensor], lr: float | None) -> torch.optim.Optimizer:
@@ -60,10 +63,12 @@ def optimize(params: list[torch.Tensor], objective: Objective, steps: int, optim
 
     def closure() -> torch.Tensor:
         nonlocal best, last_terms
+        begin = time.perf_counter()
         opt.zero_grad(set_to_none=True)
         loss, terms = objective()
         loss.backward()
         value = float(loss.detach())
+        result.eval_seconds += time.perf_counter() - begin
         last_terms = {"loss": value, **terms}
         if keep_best and value < best:
             best = value
@@ -81,14 +86,16 @@ def optimize(params: list[torch.Tensor], objective: Objective, steps: int, optim
                        f"so far (try a lower --lr)")
                 result.interrupted = True
                 break
-            result.history.append(last_terms)
+            result.history.append({**last_terms, "t": time.perf_counter() - start})
+            begin = time.perf_counter()
             if project is not None:
                 with torch.no_grad():
                     project()
-            bar.update(1)
-            bar.set_postfix({k: f"{v:.3g}" for k, v in last_terms.items()}, refresh=False)
             if callback is not None:
                 callback(step)
+            result.callback_seconds += time.perf_counter() - begin
+            bar.update(1)
+            bar.set_postfix({k: f"{v:.3g}" for k, v in last_terms.items()}, refresh=False)
     except KeyboardInterrupt:
         result.interrupted = True
         notice("interrupted: keeping the result so far")

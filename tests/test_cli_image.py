@@ -37,7 +37,7 @@ def test_image_end_to_end_writes_png_gif_and_json(monkeypatch, capsys, tmp_path,
     record = json.loads((tmp_path / "out.json").read_text())
     assert record["backbone"] == "vgg16-hed" and record["parameters"]["seed"] == 3
     assert {"content/relu4_2", "style/relu1_1", "style/relu5_1"} <= set(record["final_losses"])
-    assert record["timings"]["total_seconds"] > 0 and len(record["loss_history"]) == 3
+    assert record["timings"]["total_seconds"] > 0 and len(record["history"]) == 3
     assert sorted(p.name for p in tmp_path.iterdir()) == ["content.png", "out.gif", "out.json", "out.png",
                                                           "style.png"]  # no temp files left
 

@@ -19,7 +19,7 @@ FAST = dict(scales=1, progress=False, backbone="vgg16-hed")
 def test_reconstruct_reduces_content_loss_several_fold():
     result = img.stylize(CONTENT, content_layers="conv_4", style_weight=0, init="noise", size=48,
                          steps=25, **FAST)
-    history = result.record["loss_history"]
+    history = [h["loss"] for h in result.record["history"]]
     assert history[-1] < history[0] / 5
     assert result.image.shape == (1, 3, 36, 48)
 
@@ -27,7 +27,7 @@ def test_reconstruct_reduces_content_loss_several_fold():
 def test_texture_synthesis_reduces_style_loss_several_fold():
     result = img.stylize(None, [STYLE], content_weight=0, style_weight=1, init="noise", size=48,
                          steps=25, **FAST)
-    history = result.record["loss_history"]
+    history = [h["loss"] for h in result.record["history"]]
     assert history[-1] < history[0] / 5
     assert result.image.shape == (1, 3, 48, 48)
     assert set(result.record["final_losses"]) >= {"style", "style/relu1_1", "style/relu5_1"}

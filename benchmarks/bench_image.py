@@ -1,0 +1,124 @@
+"""2D benchmark: cost per optimization step, time to quality against a plain baseline, default run time.
+
+    python benchmarks/bench_image.py              # everything (about 30 min on a 2-core CPU)
+    python benchmarks/bench_image.py --only steps # just the per-step table
+
+Prints Markdown tables. Peak memory is the process's max RSS (CPU) or torch's peak allocation (CUDA),
+each case measured in a fresh subprocess so cases do not contaminate each other.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared" / "data"
+
+
+def inputs() -> tuple[Path, Path]:
+    """Golden Gate + Starry Night when ../shared/data exists, else the repo's own samples."""
+    if SHARED.exists():
+        return SHARED / "content" / "golden_gate_bridge.jpg", SHARED / "styles" / "starry_night.jpg"
+    return ROOT / "examples" / "landscape.jpg", ROOT / "styles" / "swirls.jpg"
+
+
+def peak_memory_mib(device: torch.device) -> float:
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device) / 2**20
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def step_case(size: int, device: str, steps: int) -> dict:
+    """Seconds per L-BFGS step at one size (after warm-up) and the process's peak memory."""
+    from nst3d.image import stylize
+    from nst3d.io import load_image
+
+    content, style = (load_image(p) for p in inputs())
+    result = stylize(content, [style], size=size, steps=steps, scales=1, progress=False, device=device)
+    history = result.record["history"]
+    per_step = (history[-1]["t"] - history[1]["t"]) / (len(history) - 2)  # skip the warm-up step
+    dev = torch.device(result.record["device"])
+    return {"size": size, "seconds_per_step": per_step, "peak_mib": peak_memory_mib(dev)}
+
+
+def quality_case(device: str, steps: int) -> dict:
+    """Baseline (single scale, full VGG, 300 L-BFGS steps at 512) vs the default pipeline at 512."""
+    from nst3d.image import DEFAULT_STYLE_LAYERS, stylize
+    from nst3d.io import load_image
+
+    content, style = (load_image(p) for p in inputs())
+    # relu5_3 at weight 0 makes the network run to its end, as a plain implementation would.
+    base = stylize(content, [style], size=512, steps=steps, scales=1, init="content", progress=False,
+                   style_layers=DEFAULT_STYLE_LAYERS + ",relu5_3:0", device=device)
+    target_c, target_s = base.record["final_losses"]["content"], base.record["final_losses"]["style"]
+    default = stylize(content, [style], size=512, steps=steps, progress=False, device=device)
+    final_side = default.record["timings"]["scales"][-1]["steps"]
+    final_scale = default.record["history"][-final_side:]
+    reached = next((h for h in final_scale if h["content"] <= target_c and h["style"] <= target_s), None)
+    return {
+        "baseline_seconds": base.record["timings"]["total_seconds"],
+        "baseline_content": target_c, "baseline_style": target_s,
+        "default_seconds": default.record["timings"]["total_seconds"],
+        "default_content": default.record["final_losses"]["content"],
+        "default_style": default.record["final_losses"]["style"],
+        "reached_at_seconds": None if reached is None else reached["t"],  # from the start of the run
+    }
+
+
+def in_subprocess(*args: str) -> dict:
+    out = subprocess.run([sys.executable, __file__, "--case", *args], check=True, capture_output=True,
+                         text=True).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    parser.add_argument("--only", choices=["steps", "quality", "default"])
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--case", nargs="+", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.case:
+        kind, *rest = args.case
+        result = step_case(int(rest[0]), args.device, 12) if kind == "step" else quality_case(args.device, 300)
+        print(json.dumps(result))
+        return
+
+    content, style = inputs()
+    print(f"machine: {platform.processor() or platform.machine()}, {torch.get_num_threads()} threads, "
+          f"torch {torch.__version__}; inputs {content.name} + {style.name}\n")
+    if args.only in (None, "steps"):
+        print("| size | s/step (L-BFGS, fwd+bwd) | peak memory MiB |\n|---|---|---|")
+        for size in (256, 512):
+            r = in_subprocess("step", str(size), "--device", args.device)
+            print(f"| {size}x{size} | {r['seconds_per_step']:.3f} | {r['peak_mib']:.0f} |", flush=True)
+        print()
+    if args.only in (None, "quality"):
+        r = in_subprocess("quality", "--device", args.device)
+        reached = r["reached_at_seconds"]
+        ratio = "not reached" if reached is None else f"{reached / r['baseline_seconds']:.2f}x"
+        print("| run (512 px) | wall s | content | style | reaches baseline losses at |\n|---|---|---|---|---|")
+        print(f"| baseline: 1 scale, content init, full VGG, 300 L-BFGS | {r['baseline_seconds']:.0f} | "
+              f"{r['baseline_content']:.4f} | {r['baseline_style']:.5f} | - |")
+        print(f"| default pipeline (coarse-to-fine, truncated VGG) | {r['default_seconds']:.0f} | "
+              f"{r['default_content']:.4f} | {r['default_style']:.5f} | "
+              f"{'-' if reached is None else f'{reached:.0f} s'} ({ratio} of baseline; target <= 0.5x) |\n")
+    if args.only in (None, "default"):
+        out = Path("/tmp/nst3d_bench_default.png")
+        start = time.perf_counter()
+        subprocess.run(["nst3d", "image", str(content), str(style), "-o", str(out), "--quiet",
+                        "--device", args.device], check=True)
+        print(f"default `nst3d image` end to end: {time.perf_counter() - start:.1f} s "
+              f"(target < 120 s on a 2-core CPU)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,61 @@
+"""GPU check (one script, one run): the CUDA figures the issues ask for. Needs a CUDA device.
+
+    python benchmarks/gpu_check.py [--only image|render|mesh]
+
+- image: 512x512, 300 L-BFGS steps (bf16 autocast, cuDNN autotuning off): wall seconds and peak memory
+  (targets: <= 3 s, <= 2 GiB).
+- render: Spot at 512x512, a batch of 8 views, rasterize + shade (target <= 5 ms).
+- mesh: `stylize_mesh` on Spot, 1024x1024 texture, 8 views of 512x512 per step, 500 steps (target <= 20 s).
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared" / "data"
+
+
+def synchronized_seconds(fn, repeats: int = 1) -> float:
+    torch.cuda.synchronize()
+    start = time.perf_counter()
+    for _ in range(repeats):
+        fn()
+    torch.cuda.synchronize()
+    return (time.perf_counter() - start) / repeats
+
+
+def image_check() -> None:
+    from nst3d.image import stylize
+    from nst3d.io import load_image
+
+    content = load_image(SHARED / "content" / "golden_gate_bridge.jpg")
+    style = load_image(SHARED / "styles" / "starry_night.jpg")
+    stylize(content, [style], size=128, steps=5, scales=1, device="cuda", progress=False)  # warm-up
+    torch.cuda.reset_peak_memory_stats()
+    seconds = synchronized_seconds(lambda: stylize(content, [style], size=512, steps=300, scales=1,
+                                                   device="cuda", progress=False))
+    peak = torch.cuda.max_memory_allocated() / 2**30
+    print(f"| image 512x512, 300 L-BFGS steps | {seconds:.2f} s (target <= 3) | {peak:.2f} GiB (<= 2) |")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--only", choices=["image", "render", "mesh"])
+    args = parser.parse_args()
+    if not torch.cuda.is_available():
+        raise SystemExit("no CUDA device: this script checks the GPU targets")
+    print(f"device: {torch.cuda.get_device_name()}, torch {torch.__version__}\n")
+    print("| check | time | peak GPU memory |\n|---|---|---|")
+    checks = {"image": image_check}
+    for name, check in checks.items():
+        if args.only in (None, name):
+            check()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,117 @@
+"""`nst3d mesh`: style transfer onto a mesh's UV texture, with all outputs written into one folder."""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+import typer
+
+from nst3d import image as img
+from nst3d.cli import app
+from nst3d.cli_image import (BACKBONE, DEVICE, QUIET, SEED, STYLE_BLEND, STYLE_LAYERS, STYLE_SCALE,
+                             STYLE_WEIGHT, TV_WEIGHT, WEIGHTS, parse_floats)
+from nst3d.io import check_output_dir, load_image, save_gif, staged_directory
+from nst3d.mesh import export_glb, export_obj
+from nst3d.records import write_record
+from nst3d.stylize_mesh import MeshResult, stylize_mesh
+from nst3d.turntable import turntable_frames
+
+TURNTABLE_FRAMES = 36
+TURNTABLE_SIZE = 384
+
+
+def write_mesh_outputs(result: MeshResult, outdir: Path, force: bool, inputs: dict) -> Path:
+    """OUTDIR gets mesh.obj + mesh.mtl + texture.png, mesh.glb, turntable.gif, progress.gif, run.json."""
+    started = time.perf_counter()
+    with staged_directory(outdir, force) as stage:
+        export_obj(result.mesh, result.texture, stage / "mesh.obj", mtl_name="mesh.mtl",
+                   texture_name="texture.png")
+        export_glb(result.mesh, result.texture, stage / "mesh.glb")
+        frames = turntable_frames(result.mesh, result.texture, frames=TURNTABLE_FRAMES, size=TURNTABLE_SIZE,
+                                  lit=True)
+        save_gif(frames, stage / "turntable.gif", fps=12, final_hold=0)
+        if result.frames:
+            save_gif(result.frames, stage / "progress.gif", fps=8)
+        timings = {**result.record["timings"], "export_seconds": time.perf_counter() - started}
+        timings["end_to_end_seconds"] = timings["total_seconds"] + timings["export_seconds"]
+        record = {"command": "mesh", "argv": sys.argv[1:], "inputs": inputs,
+                  **result.record, "timings": timings}
+        write_record(record, stage / "run.json")
+    return outdir
+
+
+@app.command("mesh")
+def mesh_command(
+    mesh: Path = typer.Argument(..., help="Mesh file: OBJ (+MTL/texture), PLY, STL, OFF, GLB/glTF. "
+                                "Meshes without UVs are unwrapped with xatlas."),
+    styles: list[Path] = typer.Argument(..., help="One or more style images."),
+    outdir: Path = typer.Option(None, "--output", "-o", help="Output folder (default: <mesh>_<style>/). "
+                                "Gets mesh.obj/.mtl, texture.png, mesh.glb, turntable.gif, progress.gif "
+                                "and run.json."),
+    texture: Path = typer.Option(None, "--texture", help="Texture image for the mesh (overrides its "
+                                 "material's; e.g. for an OBJ without MTL)."),
+    steps: int = typer.Option(300, "--steps", help="Optimization steps (each renders --views-per-step "
+                              "views)."),
+    texture_size: int = typer.Option(512, "--texture-size", help="Side of the square output texture."),
+    render_size: int = typer.Option(256, "--render-size", help="Side of each rendered view fed to VGG."),
+    views_per_step: int = typer.Option(2, "--views-per-step", help="Random views per step."),
+    elevation: tuple[float, float] = typer.Option((-15.0, 45.0), "--elevation", help="Range of camera "
+                                                  "elevations in degrees: MIN MAX."),
+    distance: float = typer.Option(2.7, "--distance", help="Camera distance (the mesh is scaled to fit "
+                                   "the unit sphere); jittered by +-10%."),
+    fov: float = typer.Option(40.0, "--fov", help="Vertical field of view in degrees; jittered by +-5."),
+    style_weight: float = STYLE_WEIGHT,
+    content_weight: float = typer.Option(1.0, "--content-weight", help="Weight of keeping the mesh's "
+                                         "own texture (content loss on renders); ignored without one."),
+    tv_weight: float = TV_WEIGHT,
+    style_blend: str = STYLE_BLEND,
+    style_scale: float = STYLE_SCALE,
+    preserve_colors: bool = typer.Option(False, "--preserve-colors", help="Keep the original texture's "
+                                         "colors; take only luminance texture from the style."),
+    init: str = typer.Option("auto", "--init", help="Start texture: original (the mesh's own), gray or "
+                             "noise; auto = original if the mesh has a texture, else gray."),
+    lr: float = typer.Option(0.05, "--lr", help="Adam learning rate (texture in logit space)."),
+    content_layers: str = typer.Option(img.DEFAULT_CONTENT_LAYERS, "--content-layers",
+                                       help="Comma-separated layers for the content loss."),
+    style_layers: str = STYLE_LAYERS,
+    supersample: int = typer.Option(2, "--supersample", help="Render at this many times the size and "
+                                    "box-filter down (antialiasing; denser texture gradients)."),
+    mipmap: bool = typer.Option(True, "--mipmap/--no-mipmap", help="Trilinear mip-mapped texture "
+                                "sampling (antialiasing for minified textures)."),
+    levels: int = typer.Option(4, "--levels", help="Laplacian-pyramid levels of the texture "
+                               "parameterization (1: plain texels)."),
+    gif_every: int = typer.Option(10, "--gif-every", help="Steps between progress.gif frames (0: none)."),
+    force: bool = typer.Option(False, "--force", help="Overwrite outputs in an existing OUTDIR."),
+    seed: int = SEED,
+    device: str = DEVICE,
+    backbone: str = BACKBONE,
+    weights: Path = WEIGHTS,
+    quiet: bool = QUIET,
+) -> None:
+    """Stylize a mesh's UV texture so it carries STYLE from every side.
+
+    Example: nst3d mesh meshes/blob.obj styles/swirls.jpg -o out/blob_swirls
+    """
+    outdir = outdir or Path(f"{mesh.stem}_{styles[0].stem}")
+    check_output_dir(outdir, force)
+    style_images = [load_image(s, "style image") for s in styles]
+    result = stylize_mesh(mesh, style_images, texture=texture, steps=steps, texture_size=texture_size,
+                          render_size=render_size, views_per_step=views_per_step, elevation=elevation,
+                          distance=distance, fov=fov, style_weight=style_weight,
+                          content_weight=content_weight, tv_weight=tv_weight,
+                          style_blend=parse_floats(style_blend, "--style-blend"), style_scale=style_scale,
+                          color_preserve=preserve_colors, init=init, lr=lr, seed=seed, device=device,
+                          backbone=backbone, weights=weights, style_layers=style_layers,
+                          content_layers=content_layers, gif_every=gif_every, supersample=supersample,
+                          mipmap=mipmap, levels=levels, progress=not quiet)
+    inputs = {"mesh": str(mesh), "texture": None if texture is None else str(texture),
+              "styles": [str(s) for s in styles]}
+    write_mesh_outputs(result, outdir, force, inputs)
+    held = result.record["heldout_style_distance"]
+    print(f"wrote {outdir}/ (mesh.obj, mesh.glb, texture.png, turntable.gif, progress.gif, run.json) in "
+          f"{result.record['timings']['total_seconds']:.0f} s; held-out style distance "
+          f"{held['initial']:.3g} -> {held['final']:.3g} ({held['ratio']:.0%})")
+    if result.interrupted:
+        raise KeyboardInterrupt

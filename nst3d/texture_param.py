@@ -1,0 +1,38 @@
+"""Texture parameterizations for optimizing a UV texture from renders.
+
+A texel is hit by few pixels of a few views, so per-texel parameters get sparse, noisy gradients and
+barely move. A Laplacian-pyramid parameterization (a sum of upsampled levels, each half the size of the
+previous) lets coarse levels move whole regions at once while fine levels add detail; `levels=1` is the
+plain per-texel parameterization. Values live in logit space so the texture stays in (0, 1) with no
+clamping that would zero gradients.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+LOGIT_EPS = 1e-3
+
+
+class PyramidTexture(nn.Module):
+    """A (1, 3, H, W) texture = sigmoid(sum of bilinearly upsampled pyramid levels)."""
+
+    def __init__(self, init: torch.Tensor, levels: int = 4):
+        super().__init__()
+        if init.dim() == 3:
+            init = init[None]
+        h, w = init.shape[-2:]
+        levels = max(1, min(levels, 1 + int(torch.log2(torch.tensor(min(h, w) / 4.0)))))
+        finest = torch.logit(init.float().clamp(LOGIT_EPS, 1 - LOGIT_EPS))  # (1, 3, H, W)
+        self.size = (h, w)
+        self.levels = nn.ParameterList(
+            [nn.Parameter(finest)] +
+            [nn.Parameter(finest.new_zeros(1, 3, max(1, h >> i), max(1, w >> i))) for i in range(1, levels)])
+
+    def forward(self) -> torch.Tensor:
+        total = self.levels[0]
+        for level in self.levels[1:]:
+            total = total + F.interpolate(level, size=self.size, mode="bilinear", align_corners=False)
+        return torch.sigmoid(total)

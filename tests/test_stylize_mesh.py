@@ -1,0 +1,146 @@
+import json
+import sys
+
+import imageio.v3 as iio
+import numpy as np
+import pytest
+import torch
+import trimesh
+from PIL import Image
+
+from conftest import make_style
+from nst3d.cli import main
+from nst3d.errors import Nst3dError
+from nst3d.mesh import Mesh, load_mesh, normalize, uv_coverage_mask
+from nst3d.mesh.shapes import torus
+from nst3d.seams import seam_contrast
+from nst3d.stylize_mesh import stylize_mesh
+
+STYLE = torch.from_numpy(make_style()).float().div(255).permute(2, 0, 1)[None]
+TINY = dict(steps=12, texture_size=64, render_size=64, views_per_step=2, bank_size=8, gif_every=4,
+            progress=False, backbone="vgg16-hed")
+
+
+@pytest.fixture(scope="module")
+def small_torus() -> Mesh:
+    return torus(rows=12, cols=24)
+
+
+def run_cli(monkeypatch, capsys, *args):
+    monkeypatch.setattr(sys, "argv", ["nst3d", *map(str, args)])
+    with pytest.raises(SystemExit) as stop:
+        main()
+    out, err = capsys.readouterr()
+    return stop.value.code, out, err
+
+
+def test_heldout_style_distance_drops_and_visible_texels_all_change(small_torus):
+    result = stylize_mesh(small_torus, [STYLE], init="gray", lr=0.1, **TINY)
+    held = result.record["heldout_style_distance"]
+    assert held["final"] < 0.5 * held["initial"], held
+    # every texel under a face that some view sees has left the gray it started from
+    visible = small_torus.replace(faces=small_torus.faces, face_uvs=small_torus.face_uvs)
+    covered = uv_coverage_mask(visible, (64, 64))
+    changed = (result.texture - 0.5).abs().amax(0) > 1 / 255
+    assert changed[covered].float().mean() > 0.99
+
+
+def test_same_seed_same_texture(small_torus):
+    a = stylize_mesh(small_torus, [STYLE], seed=5, **{**TINY, "steps": 3})
+    b = stylize_mesh(small_torus, [STYLE], seed=5, **{**TINY, "steps": 3})
+    c = stylize_mesh(small_torus, [STYLE], seed=6, **{**TINY, "steps": 3})
+    assert torch.equal(a.texture, b.texture) and not torch.equal(a.texture, c.texture)
+
+
+def test_textured_mesh_keeps_content_and_reports_it(small_torus):
+    checker = (torch.arange(64)[:, None] // 8 + torch.arange(64)[None] // 8) % 2
+    textured = small_torus.replace(texture=checker.float().expand(3, 64, 64).clone())
+    result = stylize_mesh(textured, [STYLE], **TINY)
+    assert result.record["mesh"]["init"] == "original"
+    assert all("content" in h for h in result.record["history"])
+
+
+def test_cli_writes_every_output(monkeypatch, capsys, tmp_path, style_png):
+    mesh_path = tmp_path / "torus.obj"
+    trimesh.Trimesh(torus(rows=12, cols=24).vertices.numpy(), torus(rows=12, cols=24).faces.numpy(),
+                    process=False).export(mesh_path)  # no UVs: the pipeline unwraps it
+    out = tmp_path / "out"
+    code, stdout, err = run_cli(monkeypatch, capsys, "mesh", mesh_path, style_png, "-o", out, "--steps", 4,
+                                "--texture-size", 64, "--render-size", 64, "--gif-every", 2, "--quiet",
+                                "--backbone", "vgg16-hed")
+    assert code == 0, err
+    assert sorted(p.name for p in out.iterdir()) == ["mesh.glb", "mesh.mtl", "mesh.obj", "progress.gif",
+                                                     "run.json", "texture.png", "turntable.gif"]
+    obj = trimesh.load(out / "mesh.obj", force="mesh")
+    assert len(obj.faces) == 12 * 24 * 2
+    assert obj.visual.material.image.size == (64, 64)
+    glb = trimesh.load(out / "mesh.glb", force="mesh")
+    assert len(glb.faces) == 12 * 24 * 2 and glb.visual.material.baseColorTexture.size == (64, 64)
+    assert iio.imread(out / "turntable.gif").shape[0] >= 36
+    assert iio.imread(out / "progress.gif").shape[0] >= 2
+    record = json.loads((out / "run.json").read_text())
+    assert record["backbone"] == "vgg16-hed" and record["parameters"]["seed"] == 0
+    assert {"render", "network", "optimizer", "export_seconds"} <= set(record["timings"])
+    assert len(record["history"]) == 4
+    # existing outputs are kept unless --force
+    code, _, err = run_cli(monkeypatch, capsys, "mesh", mesh_path, style_png, "-o", out, "--steps", 1)
+    assert code == 2 and "--force" in err
+
+
+@pytest.mark.parametrize("extra,message", [
+    (["--texture-size", "0"], "texture_size must be"), (["--texture-size", "100000"], "too large"),
+    (["--render-size", "8"], "render size"), (["--steps", "-1"], "steps must be"),
+    (["--init", "original"], "needs a textured mesh"), (["--style-layers", "relu0_1"], "unknown layer"),
+    (["--elevation", "50", "10"], "elevation range"),
+])
+def test_bad_parameters_leave_outdir_untouched(monkeypatch, capsys, tmp_path, style_png, extra, message):
+    mesh_path = tmp_path / "m.obj"
+    trimesh.creation.icosphere(1).export(mesh_path)
+    out = tmp_path / "out"
+    code, _, err = run_cli(monkeypatch, capsys, "mesh", mesh_path, style_png, "-o", out, *extra, "--quiet")
+    assert code == 2 and message in err and "Traceback" not in err
+    assert not out.exists() and [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+
+
+def test_bad_files(monkeypatch, capsys, tmp_path, style_png):
+    (tmp_path / "style.jpg").write_bytes(b"\xff\xd8 broken jpeg")
+    trimesh.creation.icosphere(1).export(tmp_path / "m.obj")
+    (tmp_path / "cloud.ply").write_text("ply\nformat ascii 1.0\nelement vertex 3\nproperty float x\n"
+                                        "property float y\nproperty float z\nend_header\n0 0 0\n1 0 0\n0 1 0\n")
+    for args, message in [((tmp_path / "m.obj", tmp_path / "style.jpg"), "style image"),
+                          ((tmp_path / "nope.obj", style_png), "no such file"),
+                          ((tmp_path / "cloud.ply", style_png), "no faces")]:
+        code, _, err = run_cli(monkeypatch, capsys, "mesh", *args, "-o", tmp_path / "out")
+        assert code == 2 and message in err, err
+    assert not (tmp_path / "out").exists()
+
+
+def test_seam_contrast_separates_seams_from_ordinary_edges(small_torus):
+    # colour = smooth function of the 3D position: continuous on the surface, so seams are invisible
+    mesh = small_torus
+    smooth = torch.zeros(3, 128, 128)
+    u, v = torch.meshgrid(torch.linspace(0, 1, 128), torch.linspace(1, 0, 128), indexing="xy")
+    smooth[0], smooth[1], smooth[2] = torch.cos(2 * np.pi * u) * 0.5 + 0.5, torch.cos(2 * np.pi * v) * 0.5 + 0.5, 0.5
+    ok = seam_contrast(mesh, smooth)
+    assert ok["seam_edges"] > 0 and ok["ordinary_edges"] > 0 and ok["ratio"] < 2.0
+    ramp = smooth.clone()
+    ramp[2] = u  # jumps from 1 to 0 across the u = 0/1 seam
+    bad = seam_contrast(mesh, ramp)
+    assert bad["ratio"] > 5 * ok["ratio"]
+
+
+def test_mesh_without_faces_is_an_error():
+    empty = Mesh(torch.zeros(3, 3), torch.zeros(0, 3, dtype=torch.long))
+    with pytest.raises(Nst3dError):
+        stylize_mesh(empty, [STYLE], **TINY)
+
+
+def test_spot_from_shared_data():
+    from conftest import shared_data
+
+    folder = shared_data("meshes", "spot")
+    mesh = load_mesh(folder / "spot_triangulated.obj", folder / "spot_texture.png")
+    assert normalize(mesh).vertices.norm(dim=1).max() == pytest.approx(1.0, abs=1e-5)
+    result = stylize_mesh(mesh, [STYLE], **{**TINY, "steps": 3, "texture_size": 128})
+    assert result.texture.shape == (3, 128, 128) and result.record["mesh"]["faces"] == 5856
+    Image.fromarray((result.texture.permute(1, 2, 0).numpy() * 255).astype(np.uint8))
