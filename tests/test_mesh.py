@@ -1,5 +1,6 @@
 """Mesh I/O: loading (OBJ/MTL, quads, scenes, colours), normalization, UV atlases, padding, export."""
 
+import importlib.util
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +25,8 @@ from nst3d.mesh import (
 )
 from nst3d.mesh.shapes import blob, rounded_cube, torus, uv_sphere
 from nst3d.mesh.uvraster import texel_barycentrics, uv_hits
+
+SAMPLES = Path(__file__).resolve().parents[1] / "meshes"
 
 
 def write(path: Path, text: str) -> Path:
@@ -366,3 +369,22 @@ def test_export_refuses_bad_names_and_leaves_nothing(tmp_path):
     with pytest.raises(Nst3dError, match="without UV"):
         export_glb(Mesh(vertices=mesh.vertices, faces=mesh.faces), texture, tmp_path / "mesh.glb")
     assert list(tmp_path.iterdir()) == []
+
+
+# --- sample meshes ---------------------------------------------------------------------------------------
+
+def test_sample_meshes_are_small_load_and_regenerate_identically(tmp_path):
+    spec = importlib.util.spec_from_file_location("make_samples", SAMPLES / "make_samples.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    module.main(tmp_path)
+    names = sorted(p.name for p in tmp_path.iterdir())
+    assert names == ["blob.obj", "rounded_cube.obj", "sphere.obj", "torus.mtl", "torus.obj", "torus.png"]
+    for name in names:
+        assert (tmp_path / name).read_bytes() == (SAMPLES / name).read_bytes(), name
+        assert (SAMPLES / name).stat().st_size < 300_000
+    torus_mesh = load_mesh(SAMPLES / "torus.obj")
+    assert torus_mesh.texture.shape == (3, 256, 256)
+    for name in ("blob.obj", "rounded_cube.obj", "sphere.obj"):
+        mesh = load_mesh(SAMPLES / name)
+        assert mesh.texture is None and mesh.uvs is not None and mesh.num_faces > 1000
