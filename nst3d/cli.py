@@ -31,3 +31,7 @@ def main() -> None:
     except MemoryError:
         print("nst3d: error: out of memory; try smaller sizes", file=sys.stderr)
         sys.exit(3)
+
+
+# Commands register themselves on `app` when their modules are imported.
+from nst3d import cli_image  # noqa: E402, F401

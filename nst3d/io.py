@@ -35,10 +35,13 @@ def check_output_path(path: str | os.PathLike, suffixes: Sequence[str] | None = 
     parent = path.parent if str(path.parent) else Path(".")
     if not parent.is_dir():
         raise Nst3dError(f"{path}: output folder {parent} does not exist")
-    if not os.access(parent, os.W_OK | os.X_OK):
-        raise Nst3dError(f"{path}: no permission to write in {parent}")
     if path.is_dir():
         raise Nst3dError(f"{path}: is a folder, expected a file name")
+    try:  # the only reliable permission check (root, read-only mounts, ACLs) is to try
+        with tempfile.TemporaryFile(dir=parent):
+            pass
+    except OSError as exc:
+        raise Nst3dError(f"{path}: cannot write in {parent} ({exc.strerror or exc})") from None
     return path
 
 
@@ -98,7 +101,12 @@ def load_image(path: str | os.PathLike, what: str = "image") -> torch.Tensor:
     if min(rgb.size) < MIN_IMAGE_SIDE:
         raise Nst3dError(f"{what} {path} is {rgb.size[0]}x{rgb.size[1]} px; "
                          f"need at least {MIN_IMAGE_SIDE} px on each side")
-    array = np.asarray(rgb, dtype=np.float32) / 255.0  # (H, W, 3)
+    return pil_to_tensor(rgb)
+
+
+def pil_to_tensor(img: Image.Image) -> torch.Tensor:
+    """Any in-memory Pillow image (e.g. a texture embedded in a GLB) -> (1, 3, H, W) float in [0, 1]."""
+    array = np.asarray(_to_rgb(img), dtype=np.float32) / 255.0  # (H, W, 3)
     return torch.from_numpy(array).permute(2, 0, 1).unsqueeze(0).contiguous()
 
 

@@ -1,0 +1,82 @@
+"""Losses of neural style transfer: content (feature MSE), style (Gram matrices), total variation.
+
+Content and style terms are *relative* errors: squared error divided by the target's squared norm. They
+are therefore independent of the backbone's activation scale (Caffe 0-255 vs torchvision normalized
+inputs) and of the image size, so one set of default weights works everywhere, and a value of 0.1 means
+"10% off". Gram matrices are normalized by the number of (foreground) positions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import torch
+import torch.nn.functional as F
+
+EPS = 1e-8
+
+
+def _fit_mask(mask: torch.Tensor, features: torch.Tensor) -> torch.Tensor:
+    """Resize a (B, 1, H, W) mask in [0, 1] to a feature map's spatial size by area averaging."""
+    if mask.shape[-2:] != features.shape[-2:]:
+        mask = F.adaptive_avg_pool2d(mask, features.shape[-2:])
+    return mask.to(features.dtype)
+
+
+def gram(features: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+    """Gram matrix (B, C, C) of features (B, C, H, W), averaged over the (masked) positions."""
+    b, c, h, w = features.shape
+    if mask is None:
+        flat = features.reshape(b, c, h * w)
+        return flat @ flat.transpose(1, 2) / (h * w)
+    m = _fit_mask(mask, features)  # (B, 1, h, w)
+    flat = (features * m).reshape(b, c, h * w)
+    count = m.reshape(b, -1).sum(1).clamp_min(1.0).view(b, 1, 1)
+    # Weighting by m on both sides keeps soft mask edges from dominating; m is 0/1 almost everywhere.
+    return flat @ flat.transpose(1, 2) / count
+
+
+def relative_error(value: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Squared error over the target's squared norm, per batch item -> (B,)."""
+    dims = tuple(range(1, value.dim()))
+    return (value - target).pow(2).sum(dims) / target.pow(2).sum(dims).clamp_min(EPS)
+
+
+def content_loss(features: Mapping[str, torch.Tensor], targets: Mapping[str, torch.Tensor],
+                 mask: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+    """Per-layer relative feature error, each (B,); a mask restricts it to the foreground."""
+    losses = {}
+    for name, target in targets.items():
+        value = features[name]
+        if mask is not None:
+            m = _fit_mask(mask, value)
+            value, target = value * m, target * m
+        losses[name] = relative_error(value, target)
+    return losses
+
+
+def style_loss(features: Mapping[str, torch.Tensor], target_grams: Mapping[str, torch.Tensor],
+               layer_weights: Mapping[str, float] | None = None,
+               mask: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+    """Per-layer relative Gram error, each (B,), optionally weighted per layer and masked."""
+    losses = {}
+    for name, target in target_grams.items():
+        weight = 1.0 if layer_weights is None else layer_weights.get(name, 1.0)
+        losses[name] = weight * relative_error(gram(features[name], mask), target.expand(
+            features[name].shape[0], -1, -1))
+    return losses
+
+
+def tv_loss(image: torch.Tensor) -> torch.Tensor:
+    """Mean squared difference between neighbouring pixels of (B, C, H, W), per batch item -> (B,)."""
+    dx = (image[..., :, 1:] - image[..., :, :-1]).pow(2).mean((1, 2, 3))
+    dy = (image[..., 1:, :] - image[..., :-1, :]).pow(2).mean((1, 2, 3))
+    return dx + dy
+
+
+def blend_grams(grams: Sequence[Mapping[str, torch.Tensor]],
+                weights: Sequence[float]) -> dict[str, torch.Tensor]:
+    """Mix several styles' Gram targets with blend weights (normalized to sum to one)."""
+    total = float(sum(weights))
+    return {name: sum(w / total * g[name] for g, w in zip(grams, weights, strict=True))
+            for name in grams[0]}

@@ -1,0 +1,51 @@
+"""Shared fixtures: small synthetic images made on the fly, and the optional shared data folder."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+
+def shared_data(*parts: str) -> Path:
+    """A path in ../shared/data, or skip the test with the reason when that folder is absent."""
+    path = SHARED_DATA.joinpath(*parts)
+    if not path.exists():
+        pytest.skip(f"needs {path} (the project's shared data folder beside the checkout); not present here")
+    return path
+
+
+def make_content(h: int = 48, w: int = 64) -> np.ndarray:
+    """A smooth gradient with a bright disk and a dark bar: structure for content losses."""
+    y, x = np.mgrid[0:h, 0:w] / max(h, w)
+    img = np.stack([x, y, 1 - x * y], -1)
+    img[(x - 0.4) ** 2 + (y - 0.35) ** 2 < 0.03] = (1.0, 0.9, 0.2)
+    img[(y > 0.5) & (y < 0.55)] = 0.1
+    return (img * 255).astype(np.uint8)
+
+
+def make_style(size: int = 64) -> np.ndarray:
+    """Diagonal colored stripes with noise: strong, easy-to-match texture statistics."""
+    rng = np.random.default_rng(3)
+    y, x = np.mgrid[0:size, 0:size]
+    stripes = (np.sin((x + y) * 0.6) > 0)[..., None]
+    img = np.where(stripes, (0.9, 0.3, 0.1), (0.1, 0.2, 0.8)) + rng.normal(0, 0.05, (size, size, 3))
+    return (np.clip(img, 0, 1) * 255).astype(np.uint8)
+
+
+@pytest.fixture
+def content_png(tmp_path: Path) -> Path:
+    path = tmp_path / "content.png"
+    Image.fromarray(make_content()).save(path)
+    return path
+
+
+@pytest.fixture
+def style_png(tmp_path: Path) -> Path:
+    path = tmp_path / "style.png"
+    Image.fromarray(make_style()).save(path)
+    return path

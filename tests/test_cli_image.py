@@ -1,0 +1,145 @@
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import make_content
+from PIL import Image
+
+from nst3d.cli import main
+from nst3d.errors import Nst3dError
+from nst3d.io import load_image
+
+TINY = ["--size", "48", "--steps", "3", "--scales", "1", "--quiet", "--backbone", "vgg16-hed"]
+
+
+def run_cli(monkeypatch, capsys, *args: str) -> tuple[int, str, str]:
+    monkeypatch.setattr(sys, "argv", ["nst3d", *map(str, args)])
+    with pytest.raises(SystemExit) as stop:
+        main()
+    out, err = capsys.readouterr()
+    return stop.value.code, out, err
+
+
+def test_image_end_to_end_writes_png_gif_and_json(monkeypatch, capsys, tmp_path, content_png, style_png):
+    out = tmp_path / "out.png"
+    code, stdout, _ = run_cli(monkeypatch, capsys, "image", content_png, style_png, "-o", out, *TINY,
+                              "--gif", tmp_path / "out.gif", "--gif-every", "1", "--seed", "3")
+    assert code == 0 and "wrote" in stdout
+    assert Image.open(out).size == (48, 36)
+    with Image.open(tmp_path / "out.gif") as gif:
+        assert gif.n_frames == 3 and gif.size == (48, 36)
+    record = json.loads((tmp_path / "out.json").read_text())
+    assert record["backbone"] == "vgg16-hed" and record["parameters"]["seed"] == 3
+    assert {"content/relu4_2", "style/relu1_1", "style/relu5_1"} <= set(record["final_losses"])
+    assert record["timings"]["total_seconds"] > 0 and len(record["loss_history"]) == 3
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["content.png", "out.gif", "out.json", "out.png",
+                                                          "style.png"]  # no temp files left
+
+
+def test_reconstruct_and_texture_commands(monkeypatch, capsys, tmp_path, content_png, style_png):
+    code, _, _ = run_cli(monkeypatch, capsys, "reconstruct", content_png, "--layers", "conv_4", "-o",
+                         tmp_path / "r.png", *TINY)
+    assert code == 0 and Image.open(tmp_path / "r.png").size == (48, 36)
+    code, _, _ = run_cli(monkeypatch, capsys, "texture", style_png, "--layers", "relu1_1,relu2_1", "-o",
+                         tmp_path / "t.png", *TINY)
+    assert code == 0 and Image.open(tmp_path / "t.png").size == (48, 48)
+
+
+def write_bytes(path: Path, data: bytes) -> Path:
+    path.write_bytes(data)
+    return path
+
+
+@pytest.mark.parametrize("make_bad,message", [
+    (lambda d: d / "missing.png", "no such file"),
+    (lambda d: write_bytes(d / "text.png", b"hello, not an image"), "not an image file"),
+    (lambda d: write_bytes(d / "cut.png", (d / "content.png").read_bytes()[:200]), "corrupt or truncated"),
+    (lambda d: d, "is a folder"),
+])
+def test_bad_content_files(monkeypatch, capsys, tmp_path, content_png, style_png, make_bad, message):
+    out = tmp_path / "out.png"
+    code, _, err = run_cli(monkeypatch, capsys, "image", make_bad(tmp_path), style_png, "-o", out, *TINY)
+    assert code == 2 and message in err and err.count("\n") == 1 and "Traceback" not in err
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("extra,message", [
+    (["--size", "0"], "size must be"), (["--steps", "-3"], "steps must be"),
+    (["--style-weight", "nan"], "style_weight must be"), (["--content-weight", "-1"], "content_weight"),
+    (["--style-layers", "relu1_1,relu9_1"], "unknown layer 'relu9_1'"),
+    (["--content-layers", "conv_99"], "unknown layer 'conv_99'"),
+    (["--style-blend", "1,2"], "style-blend has 2 weights"), (["--init", "zeros"], "unknown init"),
+    (["--device", "tpu"], "unknown device"), (["--gif-every", "-1"], "gif_every"),
+])
+def test_bad_parameters(monkeypatch, capsys, tmp_path, content_png, style_png, extra, message):
+    out = tmp_path / "out.png"
+    code, _, err = run_cli(monkeypatch, capsys, "image", content_png, style_png, "-o", out, *TINY, *extra,
+                           "--gif", tmp_path / "o.gif")
+    assert code == 2 and message in err and "Traceback" not in err
+    assert not out.exists() and not (tmp_path / "o.gif").exists()
+
+
+@pytest.mark.parametrize("output,message", [
+    ("missing_dir/out.png", "does not exist"), ("out.xyz", "unsupported output format"),
+])
+def test_bad_output_paths(monkeypatch, capsys, tmp_path, content_png, style_png, output, message):
+    code, _, err = run_cli(monkeypatch, capsys, "image", content_png, style_png, "-o", tmp_path / output,
+                           *TINY)
+    assert code == 2 and message in err
+
+
+def test_unwritable_output_folder(monkeypatch, capsys, tmp_path, content_png, style_png):
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o500)
+    target = locked if os.geteuid() != 0 else Path("/proc")  # root writes anywhere but /proc
+    code, _, err = run_cli(monkeypatch, capsys, "image", content_png, style_png, "-o", target / "o.png",
+                           *TINY)
+    assert code == 2 and "cannot write" in err
+
+
+@pytest.mark.parametrize("mode", ["L", "LA", "RGBA", "P", "I;16", "CMYK"])
+def test_image_modes_are_converted_to_rgb(tmp_path, mode):
+    rgb = Image.fromarray(make_content())
+    if mode == "I;16":
+        image = Image.fromarray(np.asarray(rgb.convert("L"), dtype=np.uint16) * 257)
+        assert image.mode.startswith("I;16")
+    else:
+        image = rgb.convert(mode)
+    path = tmp_path / f"img.{'jpg' if mode == 'CMYK' else 'png'}"
+    image.save(path)
+    tensor = load_image(path)
+    assert tensor.shape == (1, 3, 48, 64) and tensor.min() >= 0 and tensor.max() <= 1
+    assert tensor.std() > 0.1  # 16-bit values were rescaled, not saturated
+
+
+def test_tiny_and_gigantic_images(tmp_path, capsys):
+    Image.new("RGB", (1, 1)).save(tmp_path / "dot.png")
+    with pytest.raises(Nst3dError, match="need at least 16 px"):
+        load_image(tmp_path / "dot.png")
+    Image.new("RGB", (9000, 20), (10, 200, 30)).save(tmp_path / "wide.png")
+    tensor = load_image(tmp_path / "wide.png")
+    assert tensor.shape[-1] == 8192 and "downscaling" in capsys.readouterr().err
+
+
+def test_ctrl_c_writes_the_current_result(tmp_path, content_png, style_png):
+    out = tmp_path / "out.png"
+    proc = subprocess.Popen([sys.executable, "-m", "nst3d", "image", content_png, style_png, "-o", out,
+                             "--size", "64", "--scales", "1", "--steps", "100000", "--backbone", "vgg16-hed"],
+                            stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 60
+    line = ""
+    while "step" not in line and time.time() < deadline:  # wait until optimization runs
+        line = proc.stderr.read(64)
+    time.sleep(1.0)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert Image.open(out).size == (64, 48)
+    assert json.loads(out.with_suffix(".json").read_text())["interrupted"] is True

@@ -1,0 +1,63 @@
+import pytest
+import torch
+import torchvision
+
+from nst3d import features as feats
+from nst3d.errors import Nst3dError
+
+
+@pytest.mark.parametrize("arch,name,expected", [
+    ("vgg16", "conv4_2", "conv4_2"), ("vgg16", "conv_4", "conv2_2"), ("vgg16", "relu_13", "relu5_3"),
+    ("vgg16", "pool_2", "pool2"), ("vgg19", "conv_16", "conv5_4"), ("vgg19", "relu_9", "relu4_1"),
+    ("vgg19", "RELU4_2", "relu4_2"),
+])
+def test_layer_name_mapping(arch, name, expected):
+    assert feats.canonical_layer(name, arch) == expected
+
+
+@pytest.mark.parametrize("name", ["conv5_4", "conv_14", "relu6_1", "fc7", ""])
+def test_unknown_layer_lists_valid_names(name):
+    with pytest.raises(Nst3dError, match="valid names: conv1_1, relu1_1"):
+        feats.canonical_layer(name, "vgg16")
+
+
+def test_offline_weights_load_and_give_finite_features():
+    bone = feats.load_backbone("vgg16-hed")
+    assert bone.name == "vgg16-hed" and bone.arch == "vgg16" and len(bone.convs) == 13
+    net = feats.FeatureNet(bone, ["relu1_1", "conv_4", "relu4_2"])
+    assert net.names[-1] == "relu4_2" and len(net.net) == len(net.names)  # truncated after the deepest
+    out = net(torch.rand(1, 3, 40, 40))
+    assert set(out) == {"relu1_1", "conv2_2", "relu4_2"}
+    assert out["relu4_2"].shape == (1, 512, 5, 5)
+    assert all(torch.isfinite(v).all() and v.abs().sum() > 0 for v in out.values())
+
+
+def test_caffe_preprocessing_is_bgr_0_255_minus_mean():
+    net = feats.FeatureNet(feats.load_backbone("vgg16-hed"), ["relu1_1"])
+    red = torch.zeros(1, 3, 2, 2)
+    red[:, 0] = 1.0
+    x = net.preprocess(red)
+    assert torch.allclose(x[0, :, 0, 0], torch.tensor([-103.939, -116.779, 255 - 123.68]), atol=1e-3)
+
+
+def test_torchvision_state_dict_file_backbone(tmp_path):
+    torch.manual_seed(0)
+    path = tmp_path / "vgg19.pth"
+    torch.save(torchvision.models.vgg19().state_dict(), path)
+    bone = feats.load_backbone("auto", str(path))
+    assert bone.arch == "vgg19" and not bone.caffe_input and len(bone.convs) == 16
+    net = feats.FeatureNet(bone, ["relu_16"])  # sequential naming on vgg19: conv5_4
+    assert net.layers == ["relu5_4"]
+    x = net.preprocess(torch.full((1, 3, 1, 1), 0.485))
+    assert x[0, 0, 0, 0].abs() < 1e-5  # (0.485 - mean) / std for the red channel
+
+
+def test_bad_weights_and_backbones_are_clear_errors(tmp_path):
+    bad = tmp_path / "bad.pth"
+    bad.write_text("not a checkpoint")
+    with pytest.raises(Nst3dError, match="not a PyTorch state dict"):
+        feats.load_backbone("auto", str(bad))
+    with pytest.raises(Nst3dError, match="no such file"):
+        feats.load_backbone("auto", str(tmp_path / "missing.pth"))
+    with pytest.raises(Nst3dError, match="unknown backbone"):
+        feats.load_backbone("resnet")
