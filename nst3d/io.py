@@ -102,7 +102,12 @@ def load_image(path: str | os.PathLike, what: str = "image") -> torch.Tensor:
     if min(rgb.size) < MIN_IMAGE_SIDE:
         raise Nst3dError(f"{what} {path} is {rgb.size[0]}x{rgb.size[1]} px; "
                          f"need at least {MIN_IMAGE_SIDE} px on each side")
-    array = np.asarray(rgb, dtype=np.float32) / 255.0  # (H, W, 3)
+    return pil_to_tensor(rgb)
+
+
+def pil_to_tensor(img: Image.Image) -> torch.Tensor:
+    """Any in-memory Pillow image (e.g. a texture embedded in a GLB) -> (1, 3, H, W) float in [0, 1]."""
+    array = np.asarray(_to_rgb(img), dtype=np.float32) / 255.0  # (H, W, 3)
     return torch.from_numpy(array).permute(2, 0, 1).unsqueeze(0).contiguous()
 
 

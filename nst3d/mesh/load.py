@@ -1,0 +1,246 @@
+"""Reading any mesh trimesh reads into one canonical triangle Mesh with UVs.
+
+Rules, in order: scene-graph transforms are applied and all geometries concatenated; quads and ngons
+arrive triangulated; exactly coincident positions are merged (UV seams live in face_uvs); degenerate
+faces are dropped with a note. Appearance per part (one part per geometry / material): a texture with
+UVs is kept; vertex, face or material colours become a texture (a flat colour fills the existing UVs,
+varying colours are baked into a fresh xatlas atlas); a part with nothing gets UVs only. Several
+textured parts are packed into one grid atlas (UVs remapped); several untextured parts share one new
+xatlas atlas, since their own UV layouts would overlap. An explicit texture uses the file's UVs as-is.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+import torch
+import trimesh
+from trimesh.visual.material import PBRMaterial, SimpleMaterial, color_image
+
+from nst3d.errors import Nst3dError
+from nst3d.io import load_image, pil_to_tensor
+from nst3d.mesh.atlas import pack_textures, place_uvs
+from nst3d.mesh.core import Mesh, canonical_mesh, merge_rows, non_degenerate
+from nst3d.mesh.unwrap import unwrap
+from nst3d.mesh.uvraster import bake_colors
+from nst3d.runtime import notice
+
+MESH_SUFFIXES = (".glb", ".gltf", ".obj", ".off", ".ply", ".stl")
+BAKE_SIZE = 1024            # side of textures made from colours
+DEFAULT_ALBEDO = 0.8        # grey for untextured parts that share an atlas with textured ones
+FLAT_TOLERANCE = 1 / 512    # colours closer than this count as one flat colour
+
+
+@dataclass(frozen=True)
+class _Part:
+    """One geometry of the file, positions merged, with whatever appearance it brought."""
+
+    vertices: np.ndarray                 # (V, 3) float64
+    faces: np.ndarray                    # (F, 3) int64
+    uvs: np.ndarray | None               # (U, 2)
+    face_uvs: np.ndarray | None          # (F, 3)
+    texture: torch.Tensor | None         # (3, H, W)
+    texture_key: object                  # parts with equal keys share one texture
+    colors: np.ndarray | None            # (F, 3, 3) per-corner RGB in [0, 1], used when there is no texture
+
+
+def load_mesh(path: str | os.PathLike, texture: str | os.PathLike | None = None) -> Mesh:
+    """Load a mesh file as one triangle Mesh with UVs; `texture` (an image file) replaces its texture."""
+    path = _check_mesh_path(Path(path))
+    override = None if texture is None else load_image(texture, "texture")[0]
+    parts = _read_parts(path, load_textures=override is None)
+    if override is not None:
+        if any(part.uvs is None for part in parts):
+            raise Nst3dError(f"mesh {path}: has no UV coordinates, so texture {texture} cannot be mapped")
+        vertices, faces, uvs, face_uvs = _concat(parts)
+        return canonical_mesh(vertices, faces, uvs, face_uvs, override)
+    return _merge([_resolve(part, str(path)) for part in parts], str(path))
+
+
+def _check_mesh_path(path: Path) -> Path:
+    """Fail with one clear line on a missing file, a folder or an unsupported suffix."""
+    if not path.exists():
+        raise Nst3dError(f"mesh {path}: no such file")
+    if path.is_dir():
+        raise Nst3dError(f"mesh {path}: is a folder, expected a mesh file")
+    if path.suffix.lower() not in MESH_SUFFIXES:
+        raise Nst3dError(f"mesh {path}: unsupported format {path.suffix or '(none)'!r}; "
+                         f"use one of {', '.join(MESH_SUFFIXES)}")
+    return path
+
+
+def _read_geometries(path: Path) -> list[trimesh.Trimesh]:
+    """Every triangle geometry in the file, moved by its scene-graph transform."""
+    try:
+        with np.errstate(all="ignore"):  # trimesh computes normals even of non-finite input; we check after
+            geometries = trimesh.load_scene(path, process=False).dump()
+    except PermissionError as exc:
+        raise Nst3dError(f"mesh {path}: permission denied") from exc
+    except Exception as exc:  # trimesh's parsers raise anything on malformed input
+        detail = (str(exc).splitlines() or [""])[0][:160]
+        raise Nst3dError(f"mesh {path}: corrupt or unreadable {path.suffix} file "
+                         f"({type(exc).__name__}: {detail})") from exc
+    meshes = [g for g in geometries if isinstance(g, trimesh.Trimesh) and len(g.faces)]
+    if not meshes:
+        if any(isinstance(g, trimesh.PointCloud | trimesh.Trimesh) and len(g.vertices) for g in geometries):
+            raise Nst3dError(f"mesh {path}: is a point cloud (vertices but no faces); need a triangle mesh")
+        raise Nst3dError(f"mesh {path}: contains no faces (empty or unreadable file)")
+    return meshes
+
+
+def _read_parts(path: Path, load_textures: bool) -> list[_Part]:
+    """The file's geometries as parts: finite positions, duplicates merged, degenerate faces dropped."""
+    materials = _obj_materials(path) if path.suffix.lower() == ".obj" else None
+    cache: dict[object, torch.Tensor] = {}
+    parts, dropped = [], 0
+    for geometry in _read_geometries(path):
+        vertices = np.asarray(geometry.vertices, dtype=np.float64)  # (V, 3)
+        if not np.isfinite(vertices).all():
+            raise Nst3dError(f"mesh {path}: vertex coordinates contain NaN or infinity")
+        faces = np.asarray(geometry.faces, dtype=np.int64)  # (F, 3)
+        uv = getattr(geometry.visual, "uv", None)
+        has_uvs = uv is not None and len(uv) == len(vertices) and np.isfinite(uv).all()
+        texture, key, colors = _appearance(geometry, materials, cache, load_textures)
+        if texture is not None and not has_uvs:
+            notice(f"mesh {path}: a texture is ignored because its faces have no UV coordinates")
+        merged, merged_faces = merge_rows(vertices, faces)
+        keep = non_degenerate(merged, merged_faces)
+        dropped += int((~keep).sum())
+        if keep.any():
+            parts.append(_Part(merged, merged_faces[keep], np.asarray(uv, np.float64) if has_uvs else None,
+                               faces[keep] if has_uvs else None, texture if has_uvs else None, key,
+                               None if colors is None else colors[keep]))
+    if dropped:
+        notice(f"mesh {path}: dropped {dropped} degenerate face(s) (zero area or a repeated vertex)")
+    if not parts:
+        raise Nst3dError(f"mesh {path}: every face is degenerate (zero area); nothing to render")
+    return parts
+
+
+def _appearance(geometry: trimesh.Trimesh, materials: dict[str, tuple] | None, cache: dict,
+                load_textures: bool) -> tuple[torch.Tensor | None, object, np.ndarray | None]:
+    """(texture (3, H, W), texture key, per-corner colours (F, 3, 3)) of one geometry; unused ones None."""
+    visual, faces = geometry.visual, geometry.faces
+    if visual.kind == "vertex":
+        return None, None, visual.vertex_colors[:, :3][faces] / 255.0
+    if visual.kind == "face":
+        return None, None, np.repeat(visual.face_colors[:, None, :3], 3, axis=1) / 255.0
+    material = getattr(visual, "material", None)
+    image, factor, key = None, None, None
+    if materials is not None:  # OBJ: the MTL as written decides, so a texture that fails to open is an error
+        factor, texture_path = materials.get(getattr(material, "name", None), (None, None))
+        if texture_path is not None and load_textures:
+            if texture_path not in cache:
+                cache[texture_path] = load_image(texture_path, "texture")[0]
+            return cache[texture_path], texture_path, None
+    elif isinstance(material, PBRMaterial):
+        image = material.baseColorTexture
+        factor = None if material.baseColorFactor is None else np.asarray(material.baseColorFactor[:3]) / 255
+    elif isinstance(material, SimpleMaterial) and not _is_placeholder(material.image):
+        image = material.image
+    if image is not None and load_textures:
+        key = (id(image), None if factor is None else tuple(factor))
+        if key not in cache:
+            tint = torch.ones(3) if factor is None else torch.as_tensor(factor, dtype=torch.float32)
+            cache[key] = pil_to_tensor(image)[0] * tint[:, None, None]
+        return cache[key], key, None
+    if factor is None:
+        return None, None, None
+    return None, None, np.broadcast_to(np.asarray(factor, dtype=np.float64), (len(faces), 3, 3))
+
+
+def _is_placeholder(image: object) -> bool:
+    """True for trimesh's stand-in image (2x2 grey) on materials that have no texture."""
+    return image is None or (image.size == (2, 2)
+                             and np.array_equal(np.asarray(image), np.asarray(color_image())))
+
+
+def _obj_materials(path: Path) -> dict[str, tuple[np.ndarray | None, Path | None]]:
+    """Material name -> (Kd colour, map_Kd path) from the OBJ's first mtllib, as trimesh reads it."""
+    with open(path, encoding="utf-8", errors="replace") as handle:
+        library = next((line.split(None, 1)[1].strip() for line in handle
+                        if line.startswith("mtllib") and len(line.split(None, 1)) == 2), None)
+    if library is None:
+        return {}
+    mtl = path.parent / library.replace("\\", "/")
+    if not mtl.is_file():
+        notice(f"mesh {path}: material library {library} not found; loading without materials")
+        return {}
+    materials: dict[str, list] = {}
+    current = None
+    for line in mtl.read_text(encoding="utf-8", errors="replace").splitlines():
+        fields = line.split(None, 1)
+        key, rest = (fields[0].lower(), fields[1].strip()) if len(fields) == 2 else ("", "")
+        if key == "newmtl":
+            current = materials.setdefault(rest, [None, None])
+        elif current is not None and key == "kd":
+            current[0] = np.array([float(x) for x in rest.split()[:3]]).clip(0, 1)
+        elif current is not None and key == "map_kd":
+            current[1] = _texture_file(mtl.parent, rest)
+    return {name: tuple(entry) for name, entry in materials.items()}
+
+
+def _texture_file(folder: Path, spec: str) -> Path:
+    """The image a map_Kd line names: the whole rest of the line, or its last word after options."""
+    candidates = [folder / spec.replace("\\", "/"), folder / spec.split()[-1].replace("\\", "/")]
+    return next((c for c in candidates if c.exists()), candidates[-1])
+
+
+def _resolve(part: _Part, source: str) -> _Part:
+    """Turn a part's colours into a texture: a flat colour fills its UVs, varying ones are baked."""
+    if part.texture is not None or part.colors is None:
+        return part
+    colors = part.colors.reshape(-1, 3)
+    if np.abs(colors - colors[0]).max() <= FLAT_TOLERANCE:
+        return _flat(part, colors[0])
+    if part.uvs is not None:
+        notice(f"{source}: baking vertex colours into a new UV atlas (the file's UVs are replaced)")
+    uvs, face_uvs, _ = unwrap(part.vertices, part.faces)
+    texture = bake_colors(torch.from_numpy(uvs), torch.from_numpy(face_uvs),
+                          torch.from_numpy(part.colors).float(), (BAKE_SIZE, BAKE_SIZE))
+    return replace(part, uvs=uvs, face_uvs=face_uvs, texture=texture, texture_key=object(), colors=None)
+
+
+def _flat(part: _Part, color: np.ndarray) -> _Part:
+    """The part with UVs (made if missing) and a texture of one colour."""
+    if part.uvs is not None:
+        uvs, face_uvs = part.uvs, part.face_uvs
+    else:
+        uvs, face_uvs, _ = unwrap(part.vertices, part.faces)
+    texture = torch.as_tensor(color, dtype=torch.float32)[:, None, None].repeat(1, BAKE_SIZE, BAKE_SIZE)
+    return replace(part, uvs=uvs, face_uvs=face_uvs, texture=texture, texture_key=object(), colors=None)
+
+
+def _merge(parts: list[_Part], source: str) -> Mesh:
+    """One Mesh from resolved parts: keep a lone part's UVs, pack textures, or unwrap untextured parts."""
+    if len(parts) == 1 and parts[0].uvs is not None:
+        part = parts[0]
+        return canonical_mesh(part.vertices, part.faces, part.uvs, part.face_uvs, part.texture)
+    if all(part.texture is None for part in parts):
+        if len(parts) > 1 and any(part.uvs is not None for part in parts):
+            notice(f"{source}: {len(parts)} parts with overlapping UV layouts; made one new UV atlas")
+        vertices, faces = merge_rows(*_concat(parts)[:2])
+        uvs, face_uvs, _ = unwrap(vertices, faces)
+        return canonical_mesh(vertices, faces, uvs, face_uvs)
+    parts = [p if p.texture is not None else _flat(p, np.full(3, DEFAULT_ALBEDO)) for p in parts]
+    keys = list(dict.fromkeys(part.texture_key for part in parts))
+    atlas, placements = pack_textures([next(p.texture for p in parts if p.texture_key == k) for k in keys])
+    parts = [replace(p, uvs=place_uvs(p.uvs, placements[keys.index(p.texture_key)], source)) for p in parts]
+    vertices, faces, uvs, face_uvs = _concat(parts)
+    return canonical_mesh(vertices, faces, uvs, face_uvs, atlas)
+
+
+def _concat(parts: list[_Part]) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray | None]:
+    """Stack parts into one vertex table and (if every part has UVs) one UV table, offsetting indices."""
+    vertex_offsets = np.cumsum([0] + [len(p.vertices) for p in parts])
+    vertices = np.concatenate([p.vertices for p in parts])
+    faces = np.concatenate([p.faces + o for p, o in zip(parts, vertex_offsets, strict=False)])
+    if any(p.uvs is None for p in parts):
+        return vertices, faces, None, None
+    uv_offsets = np.cumsum([0] + [len(p.uvs) for p in parts])
+    uvs = np.concatenate([p.uvs for p in parts])
+    face_uvs = np.concatenate([p.face_uvs + o for p, o in zip(parts, uv_offsets, strict=False)])
+    return vertices, faces, uvs, face_uvs

@@ -1,0 +1,41 @@
+"""UV atlases from xatlas for meshes that have none (vertices split at seams via a face -> UV table)."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+import xatlas
+
+from nst3d.errors import Nst3dError
+from nst3d.mesh.core import Mesh, first_occurrence
+
+ATLAS_RESOLUTION = 1024  # texels per side xatlas plans for; gutters below are in these texels
+ATLAS_PADDING = 4        # texels between charts, so bilinear reads and seam padding never mix charts
+
+
+def unwrap(vertices: np.ndarray, faces: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """xatlas atlas of a triangle mesh: (uvs (U, 2) in [0, 1], face_uvs (F, 3), uv -> vertex (U,))."""
+    atlas = xatlas.Atlas()
+    pack = xatlas.PackOptions()
+    pack.resolution, pack.padding, pack.bilinear = ATLAS_RESOLUTION, ATLAS_PADDING, True
+    try:
+        atlas.add_mesh(np.ascontiguousarray(vertices, dtype=np.float32),
+                       np.ascontiguousarray(faces, dtype=np.uint32))
+        atlas.generate(pack_options=pack)
+        vmapping, face_uvs, uvs = atlas[0]  # (U,), (F, 3), (U, 2)
+    except (RuntimeError, ValueError, IndexError) as exc:
+        raise Nst3dError(f"could not build a UV atlas for this mesh ({exc})") from exc
+    if atlas.atlas_count != 1 or len(face_uvs) != len(faces) or not np.isfinite(uvs).all():
+        raise Nst3dError(f"could not build a UV atlas for this mesh (xatlas made {atlas.atlas_count} "
+                         f"atlases for {len(faces)} faces)")
+    kept, face_uvs = first_occurrence(face_uvs.astype(np.int64))
+    return uvs[kept], face_uvs, vmapping[kept].astype(np.int64)
+
+
+def ensure_uvs(mesh: Mesh) -> Mesh:
+    """The mesh itself if it has UVs, else a copy with an xatlas atlas."""
+    if mesh.uvs is not None:
+        return mesh
+    uvs, face_uvs, _ = unwrap(mesh.vertices.cpu().numpy(), mesh.faces.cpu().numpy())
+    device = mesh.vertices.device
+    return mesh.replace(uvs=torch.from_numpy(uvs).to(device), face_uvs=torch.from_numpy(face_uvs).to(device))
