@@ -80,15 +80,6 @@ def preserve_colors(stylized: torch.Tensor, content: torch.Tensor) -> torch.Tens
     return torch.einsum("ij,bjhw->bihw", to_rgb, torch.cat([y, uv], 1)).clamp(0, 1)
 
 
-INJECT_DETAIL = True
-
-
-def content_detail(content: torch.Tensor, coarse_hw: tuple[int, int]) -> torch.Tensor:
-    """The content's detail finer than `coarse_hw`: content minus its down- and re-upsampled self."""
-    low = F.interpolate(content, size=coarse_hw, mode="bicubic", antialias=True, align_corners=False)
-    return content - F.interpolate(low, size=content.shape[-2:], mode="bicubic", align_corners=False)
-
-
 def scale_sizes(size: int, scales: int) -> list[int]:
     """Long sides of the coarse-to-fine schedule: halving from `size`, none below MIN_SCALE_SIDE."""
     sizes = [size]
@@ -235,8 +226,6 @@ def stylize(content: torch.Tensor | None = None, styles: Sequence[torch.Tensor] 
                                    content_weight, style_weight, tv_weight)
         if image is not None:
             start = F.interpolate(image, size=hw, mode="bicubic", align_corners=False)
-            if content_s is not None and content_weight > 0 and INJECT_DETAIL:
-                start = start + content_detail(content_s, image.shape[-2:])
         elif init == "content":
             start = content_s
         elif init == "style":
