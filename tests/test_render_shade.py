@@ -3,8 +3,9 @@
 import math
 
 import torch
-from render_meshes import SimpleMesh, icosphere, quad
+from render_meshes import icosphere, quad
 
+from nst3d.mesh import Mesh
 from nst3d.render.camera import orbit_cameras
 from nst3d.render.raster import rasterize
 from nst3d.render.shade import interpolate, rasterize_mesh, render, sample_texture, shade, uv_derivatives
@@ -115,7 +116,7 @@ def test_lit_sphere_is_brightest_toward_the_upper_left_light():
 
 def test_back_faces_are_lit_like_front_faces():
     mesh = quad(torch.ones(3, 4, 4))
-    flipped = SimpleMesh(mesh.vertices, mesh.faces.flip(1), mesh.uvs, mesh.face_uvs.flip(1), mesh.texture)
+    flipped = Mesh(mesh.vertices, mesh.faces.flip(1), mesh.uvs, mesh.face_uvs.flip(1), mesh.texture)
     cams = orbit_cameras(4.0, 10.0, 20.0)
     front, _ = render(mesh, cams, 24, lit=True)
     back, _ = render(flipped, cams, 24, lit=True)
