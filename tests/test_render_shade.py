@@ -3,6 +3,7 @@
 import math
 
 import torch
+import torch.nn.functional as F
 from render_meshes import icosphere, quad
 
 from nst3d.mesh import Mesh
@@ -147,5 +148,14 @@ def test_interpolate_handles_per_view_attributes():
     out = interpolate(attr, mesh.faces, frags)
     assert torch.allclose(out[1], interpolate(attr[1], mesh.faces, frags)[1])
     assert torch.allclose(out[0], interpolate(attr[0], mesh.faces, frags)[0])
-    bilinear = sample_texture(torch.rand(1, 3, 5, 5), torch.rand(2, 3, 4, 2))
-    assert bilinear.shape == (2, 3, 3, 4)
+
+
+def test_sample_texture_follows_the_grid_sample_convention():
+    gen = torch.Generator().manual_seed(4)
+    texture = torch.rand(2, 3, 5, 7, generator=gen)
+    uv = torch.rand(2, 4, 6, 2, generator=gen) * 1.4 - 0.2                  # also outside [0, 1]: border
+    grid = torch.stack([2 * uv[..., 0] - 1, 1 - 2 * uv[..., 1]], dim=-1)
+    options = {"mode": "bilinear", "padding_mode": "border", "align_corners": False}
+    assert torch.allclose(sample_texture(texture, uv), F.grid_sample(texture, grid, **options), atol=1e-6)
+    shared = F.grid_sample(texture[:1].expand(2, -1, -1, -1), grid, **options)
+    assert torch.allclose(sample_texture(texture[:1], uv), shared, atol=1e-6)
