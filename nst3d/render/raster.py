@@ -28,7 +28,8 @@ import torch
 
 from nst3d.render.camera import pixel_centers
 
-MAX_CANDIDATES = 1 << 21      # (face, pixel) pairs per chunk: bounds the working memory (~100 MB)
+MAX_CANDIDATES = 1 << 20      # (face, pixel) pairs per chunk: bounds the working memory (~100 MB)
+_ROWS_PER_CANDIDATE = 4       # a bounding-box row costs about as much memory as 4 candidates
 _BBOX_SLACK = 1e-2            # pixels: bounding boxes are widened so rounding never drops a covered pixel
 _EMPTY_KEY = torch.iinfo(torch.int64).max
 _EDGE_CORNERS = ([1, 2, 0], [2, 0, 1])  # edge i runs from corner _EDGE_CORNERS[0][i] to _EDGE_CORNERS[1][i]
@@ -111,19 +112,18 @@ def _setup_faces(clip: torch.Tensor, faces: torch.Tensor, size: tuple[int, int])
     near = (near_dist[..., None] * edges).sum(dim=2)                           # (B, F, 3)
     near[(near_dist >= 0).all(dim=-1)] = torch.tensor([0.0, 0.0, 1.0], dtype=near.dtype, device=near.device)
     threshold = torch.cat([torch.where(top_left, 0.0, _ON_EDGE), torch.zeros_like(det)[..., None]], dim=-1)
-    cols, rows = _pixel_bounds(corners, size)
+    cols, rows = _pixel_bounds(corners.float(), size)
     cols[..., 1] = torch.where((det != 0) & det.isfinite(), cols[..., 1], -1)
     planes = torch.cat([edges, near[:, :, None]], dim=2)                       # (B, F, 4, 3)
     return _FaceSetup(planes.float().flatten(0, 1), threshold.float().flatten(0, 1),
                       det.abs().float().flatten(), cols.flatten(0, 1), rows.flatten(0, 1))
 
 
-def _face_rows(setup: _FaceSetup, xs: torch.Tensor, ys: torch.Tensor, num_faces: int) -> _Rows:
-    """Cut each face's bounding box into rows and narrow each row to the columns its tests allow."""
+def _face_rows(setup: _FaceSetup, items: torch.Tensor, heights: torch.Tensor, xs: torch.Tensor,
+               ys: torch.Tensor, num_faces: int) -> _Rows:
+    """Cut the bounding boxes of `items` (K,), `heights` (K,) rows tall, into rows; narrow each row to the
+    columns that its face's tests allow."""
     height, width, device = len(ys), len(xs), xs.device
-    heights = (setup.rows[:, 1] - setup.rows[:, 0] + 1) * (setup.cols[:, 1] >= setup.cols[:, 0])
-    items = torch.nonzero(heights > 0).squeeze(1)                              # (K,) faces with pixels
-    heights = heights.index_select(0, items)
     item = items.repeat_interleave(heights)                                    # (R,)
     y = torch.arange(len(item), device=device) + (
         setup.rows.index_select(0, items)[:, 0] - (heights.cumsum(0) - heights)).repeat_interleave(heights)
@@ -157,7 +157,7 @@ def _image_size(size: int | tuple[int, int]) -> tuple[int, int]:
 
 
 def _chunks(counts: torch.Tensor, limit: int) -> list[tuple[int, int, int]]:
-    """Split rows into contiguous (first, end, candidates) ranges holding at most ~`limit` candidates each."""
+    """Split counts into contiguous (first, end, total) ranges whose totals exceed `limit` by < one count."""
     ends = counts.cumsum(0)
     total = int(ends[-1]) if len(ends) else 0
     if total <= limit:
@@ -226,7 +226,12 @@ def rasterize(clip: torch.Tensor, faces: torch.Tensor, size: int | tuple[int, in
     xs, ys = pixel_centers(width, "x", device), pixel_centers(height, "y", device)
     zbuf = torch.full((batch * height * width,), _EMPTY_KEY, dtype=torch.int64, device=device)
     setup = _setup_faces(clip, faces, (height, width))
-    rows = _face_rows(setup, xs, ys, num_faces)
-    for lo, hi, candidates in _chunks(rows.count, max(max_candidates, width)):
-        _depth_test_rows(_Rows(*(field[lo:hi] for field in rows)), candidates, xs, zbuf)
+    heights = (setup.rows[:, 1] - setup.rows[:, 0] + 1) * (setup.cols[:, 1] >= setup.cols[:, 0])
+    items = torch.nonzero(heights > 0).squeeze(1)                              # (K,) faces with pixels
+    heights = heights.index_select(0, items)
+    limit = max(max_candidates, width)
+    for first, end, _ in _chunks(heights, limit // _ROWS_PER_CANDIDATE):      # groups of faces
+        rows = _face_rows(setup, items[first:end], heights[first:end], xs, ys, num_faces)
+        for lo, hi, candidates in _chunks(rows.count, limit):
+            _depth_test_rows(_Rows(*(field[lo:hi] for field in rows)), candidates, xs, zbuf)
     return _resolve(zbuf, setup, batch, num_faces, xs, ys, derivatives)
