@@ -119,6 +119,9 @@ def main() -> None:
     print(f"{header[0]:<12}" + "".join(f"{h:>10}" for h in header[1:]))
     with tempfile.TemporaryDirectory() as folder:
         for case in chosen:
+            if cases[case][0] != "sphere" and not MESHES.is_dir():
+                print(f"{case:<12}skipped: needs the shared meshes in {MESHES}")
+                continue
             data = Path(folder) / f"{cases[case][0]}.pt"
             if not data.exists():
                 torch.save(vars(load(cases[case][0])), data)
