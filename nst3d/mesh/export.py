@@ -24,9 +24,8 @@ from trimesh.visual.texture import TextureVisuals
 from nst3d.errors import Nst3dError
 from nst3d.io import atomic_output, check_output_path, to_uint8
 from nst3d.mesh.core import Mesh, canonical_mesh, first_occurrence
-from nst3d.mesh.uvraster import pad_texture, uv_coverage_mask
+from nst3d.mesh.uvraster import PAD_PIXELS, pad_texture, uv_coverage_mask
 
-PAD_PIXELS = 8
 MATERIAL_NAME = "nst3d_texture"
 PLAIN_NAME = re.compile(r"[A-Za-z0-9._-]+")
 
