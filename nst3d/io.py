@@ -127,6 +127,16 @@ def save_image(image: torch.Tensor, path: str | os.PathLike) -> Path:
     return path
 
 
+def save_rgba(rgb: torch.Tensor, alpha: torch.Tensor, path: str | os.PathLike) -> Path:
+    """Write premultiplied rgb (1, 3, H, W) and its alpha (1, 1, H, W) as a transparent PNG, atomically."""
+    path = check_output_path(path, [".png"])
+    rgb, alpha = (t[0] if t.dim() == 4 else t for t in (rgb, alpha))
+    color = (rgb / alpha.clamp(min=1e-6)).clamp(0, 1)  # the PNG stores straight (not premultiplied) color
+    with atomic_output(path) as tmp:
+        Image.fromarray(to_uint8(torch.cat([color, alpha])), "RGBA").save(tmp, format="PNG")
+    return path
+
+
 def save_gif(frames: Sequence[np.ndarray], path: str | os.PathLike, fps: float = 10.0,
              final_hold: float = 1.0) -> Path:
     """Write (H, W, 3) uint8 frames as a looping GIF; the last frame is held `final_hold` seconds."""

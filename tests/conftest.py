@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +18,17 @@ def shared_data(*parts: str) -> Path:
     if not path.exists():
         pytest.skip(f"needs {path} (the project's shared data folder beside the checkout); not present here")
     return path
+
+
+def run_cli(monkeypatch, capsys, *args: str) -> tuple[int, str, str]:
+    """Run the `nst3d` console entry point in-process -> (exit code, stdout, stderr)."""
+    from nst3d.cli import main
+
+    monkeypatch.setattr(sys, "argv", ["nst3d", *map(str, args)])
+    with pytest.raises(SystemExit) as stop:
+        main()
+    out, err = capsys.readouterr()
+    return stop.value.code, out, err
 
 
 def make_content(h: int = 48, w: int = 64) -> np.ndarray:

@@ -2,41 +2,27 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from pathlib import Path
-
 import torch
 import trimesh
 
-SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+from nst3d.mesh import Mesh
 
 
-@dataclass(frozen=True)
-class SimpleMesh:
-    """The fields of `nst3d.mesh.Mesh` that the renderer reads."""
-
-    vertices: torch.Tensor
-    faces: torch.Tensor
-    uvs: torch.Tensor | None = None
-    face_uvs: torch.Tensor | None = None
-    texture: torch.Tensor | None = None
-
-
-def quad(texture: torch.Tensor | None = None, z: float = 0.0) -> SimpleMesh:
+def quad(texture: torch.Tensor | None = None, z: float = 0.0) -> Mesh:
     """The square [-1, 1]^2 at depth z facing +Z, UVs [0, 1]^2 with v up, two triangles."""
     vertices = torch.tensor([[-1, -1, z], [1, -1, z], [1, 1, z], [-1, 1, z]], dtype=torch.float32)
     faces = torch.tensor([[0, 1, 2], [0, 2, 3]])
     uvs = (vertices[:, :2] + 1) / 2
-    return SimpleMesh(vertices, faces, uvs, faces.clone(), texture)
+    return Mesh(vertices, faces, uvs, faces.clone(), texture)
 
 
-def icosphere(subdivisions: int = 4, radius: float = 1.0) -> SimpleMesh:
+def icosphere(subdivisions: int = 4, radius: float = 1.0) -> Mesh:
     """An icosphere with its vertices on the sphere of `radius` around the origin."""
     sphere = trimesh.creation.icosphere(subdivisions=subdivisions, radius=radius)
-    return SimpleMesh(torch.tensor(sphere.vertices, dtype=torch.float32), torch.tensor(sphere.faces))
+    return Mesh(torch.tensor(sphere.vertices, dtype=torch.float32), torch.tensor(sphere.faces))
 
 
-def grid(n: int, jitter: float = 0.0, seed: int = 0) -> SimpleMesh:
+def grid(n: int, jitter: float = 0.0, seed: int = 0) -> Mesh:
     """The square [-1, 1]^2 at z=0 cut into n x n cells of two triangles with random diagonals; shared
     interior vertices moved randomly by up to `jitter` cell sizes (the outline stays a square)."""
     gen = torch.Generator().manual_seed(seed)
@@ -51,4 +37,4 @@ def grid(n: int, jitter: float = 0.0, seed: int = 0) -> SimpleMesh:
     first = torch.where(flip[..., None], torch.stack([a, b, c], -1), torch.stack([a, b, d], -1))
     second = torch.where(flip[..., None], torch.stack([a, c, d], -1), torch.stack([b, c, d], -1))
     faces = torch.cat([first.reshape(-1, 3), second.reshape(-1, 3)])
-    return SimpleMesh(vertices.reshape(-1, 3), faces)
+    return Mesh(vertices.reshape(-1, 3), faces)

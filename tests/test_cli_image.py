@@ -8,22 +8,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import make_content
+from conftest import make_content, run_cli
 from PIL import Image
 
-from nst3d.cli import main
 from nst3d.errors import Nst3dError
 from nst3d.io import load_image
 
 TINY = ["--size", "48", "--steps", "3", "--scales", "1", "--quiet", "--backbone", "vgg16-hed"]
-
-
-def run_cli(monkeypatch, capsys, *args: str) -> tuple[int, str, str]:
-    monkeypatch.setattr(sys, "argv", ["nst3d", *map(str, args)])
-    with pytest.raises(SystemExit) as stop:
-        main()
-    out, err = capsys.readouterr()
-    return stop.value.code, out, err
 
 
 def test_image_end_to_end_writes_png_gif_and_json(monkeypatch, capsys, tmp_path, content_png, style_png):

@@ -4,8 +4,9 @@ import math
 
 import pytest
 import torch
-from render_meshes import SimpleMesh, grid, icosphere, quad
+from render_meshes import grid, icosphere, quad
 
+from nst3d.mesh import Mesh
 from nst3d.render.camera import NEAR, orbit_cameras, pixel_centers, project
 from nst3d.render.raster import rasterize
 
@@ -99,7 +100,7 @@ def test_floor_reaching_behind_the_camera_is_rasterized_exactly():
     # a huge floor triangle at y = -0.5 with two corners behind the camera at (0, 0, 3) looking down -Z
     vertices = torch.tensor([[-50.0, -0.5, 50.0], [50.0, -0.5, 50.0], [0.0, -0.5, -50.0]])
     fov, size = 60.0, 48
-    frags = raster(SimpleMesh(vertices, torch.tensor([[0, 1, 2]])), orbit_cameras(3.0, 0.0, 0.0, fov), size)
+    frags = raster(Mesh(vertices, torch.tensor([[0, 1, 2]])), orbit_cameras(3.0, 0.0, 0.0, fov), size)
     inside, t = _ray_cast(vertices, 3.0, fov, size)
     assert inside.sum() > 800 and torch.equal(frags.face_id[0] >= 0, inside)
     assert torch.allclose(frags.depth[0][inside].double(), t[inside], rtol=1e-4)
@@ -107,7 +108,7 @@ def test_floor_reaching_behind_the_camera_is_rasterized_exactly():
     point = torch.einsum("hwk,kc->hwc", frags.bary[0].double(), vertices.double())[inside]
     assert torch.allclose(point[:, 1], torch.full_like(point[:, 1], -0.5), atol=1e-5)
     assert torch.allclose(point[:, 2], 3.0 - t[inside], rtol=1e-4, atol=1e-4)
-    behind = raster(SimpleMesh(vertices + torch.tensor([0, 0, 60.0]), torch.tensor([[0, 1, 2]])),
+    behind = raster(Mesh(vertices + torch.tensor([0, 0, 60.0]), torch.tensor([[0, 1, 2]])),
                     orbit_cameras(3.0, 0.0, 0.0, fov), size)
     assert (behind.face_id == -1).all()
 
@@ -117,7 +118,7 @@ def test_the_part_in_front_of_the_near_plane_is_cut_away():
     # across the screen, so the bounding box of the part behind the near plane does not do the clipping
     vertices = torch.tensor([[-0.003, -0.002, 3.0 - 0.004], [0.3, -0.25, 1.5], [-0.3, 0.3, 1.5]])
     fov, size = 60.0, 64
-    frags = raster(SimpleMesh(vertices, torch.tensor([[0, 1, 2]])), orbit_cameras(3.0, 0.0, 0.0, fov), size)
+    frags = raster(Mesh(vertices, torch.tensor([[0, 1, 2]])), orbit_cameras(3.0, 0.0, 0.0, fov), size)
     inside, t = _ray_cast(vertices, 3.0, fov, size)
     visible = inside & (t >= NEAR)
     assert (inside & ~visible).sum() > 50 and visible.sum() > 50

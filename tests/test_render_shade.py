@@ -3,8 +3,10 @@
 import math
 
 import torch
-from render_meshes import SimpleMesh, icosphere, quad
+import torch.nn.functional as F
+from render_meshes import icosphere, quad
 
+from nst3d.mesh import Mesh
 from nst3d.render.camera import orbit_cameras
 from nst3d.render.raster import rasterize
 from nst3d.render.shade import interpolate, rasterize_mesh, render, sample_texture, shade, uv_derivatives
@@ -115,7 +117,7 @@ def test_lit_sphere_is_brightest_toward_the_upper_left_light():
 
 def test_back_faces_are_lit_like_front_faces():
     mesh = quad(torch.ones(3, 4, 4))
-    flipped = SimpleMesh(mesh.vertices, mesh.faces.flip(1), mesh.uvs, mesh.face_uvs.flip(1), mesh.texture)
+    flipped = Mesh(mesh.vertices, mesh.faces.flip(1), mesh.uvs, mesh.face_uvs.flip(1), mesh.texture)
     cams = orbit_cameras(4.0, 10.0, 20.0)
     front, _ = render(mesh, cams, 24, lit=True)
     back, _ = render(flipped, cams, 24, lit=True)
@@ -146,5 +148,14 @@ def test_interpolate_handles_per_view_attributes():
     out = interpolate(attr, mesh.faces, frags)
     assert torch.allclose(out[1], interpolate(attr[1], mesh.faces, frags)[1])
     assert torch.allclose(out[0], interpolate(attr[0], mesh.faces, frags)[0])
-    bilinear = sample_texture(torch.rand(1, 3, 5, 5), torch.rand(2, 3, 4, 2))
-    assert bilinear.shape == (2, 3, 3, 4)
+
+
+def test_sample_texture_follows_the_grid_sample_convention():
+    gen = torch.Generator().manual_seed(4)
+    texture = torch.rand(2, 3, 5, 7, generator=gen)
+    uv = torch.rand(2, 4, 6, 2, generator=gen) * 1.4 - 0.2                  # also outside [0, 1]: border
+    grid = torch.stack([2 * uv[..., 0] - 1, 1 - 2 * uv[..., 1]], dim=-1)
+    options = {"mode": "bilinear", "padding_mode": "border", "align_corners": False}
+    assert torch.allclose(sample_texture(texture, uv), F.grid_sample(texture, grid, **options), atol=1e-6)
+    shared = F.grid_sample(texture[:1].expand(2, -1, -1, -1), grid, **options)
+    assert torch.allclose(sample_texture(texture[:1], uv), shared, atol=1e-6)

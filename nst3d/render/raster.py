@@ -28,10 +28,10 @@ import torch
 
 from nst3d.render.camera import pixel_centers
 
-MAX_CANDIDATES = 1 << 21      # (face, pixel) pairs per chunk: bounds the working memory (~100 MB)
+MAX_CANDIDATES = 1 << 20      # (face, pixel) pairs per chunk: bounds the working memory (~100 MB)
+_ROWS_PER_CANDIDATE = 4       # a bounding-box row costs about as much memory as 4 candidates
 _BBOX_SLACK = 1e-2            # pixels: bounding boxes are widened so rounding never drops a covered pixel
 _EMPTY_KEY = torch.iinfo(torch.int64).max
-_EDGE_CORNERS = ([1, 2, 0], [2, 0, 1])  # edge i runs from corner _EDGE_CORNERS[0][i] to _EDGE_CORNERS[1][i]
 _ON_EDGE = torch.finfo(torch.float32).tiny  # e >= tiny <=> e > 0: pixels exactly on a non-top-left edge fail
 
 
@@ -75,8 +75,8 @@ def _cross(u: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
 def _pixel_bounds(corners: torch.Tensor, size: tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor]:
     """Pixel column and row ranges (B, F, 2) of each face's part in front of the near plane."""
     dist = corners[..., 2] + corners[..., 3]                                   # (B, F, 3) z + w
-    start, end = corners, corners[:, :, [1, 2, 0]]                             # edges (0,1), (1,2), (2,0)
-    d0, d1 = dist, dist[:, :, [1, 2, 0]]
+    start, end = corners, corners.roll(-1, dims=2)                             # edges (0,1), (1,2), (2,0)
+    d0, d1 = dist, dist.roll(-1, dims=2)
     t = (d0 / (d0 - d1)).nan_to_num(0.0).unsqueeze(-1)
     crossing = start + t * (end - start)                                       # (B, F, 3, 4) on the plane
     points = torch.cat([corners, crossing], dim=2)                             # (B, F, 6, 4)
@@ -100,9 +100,10 @@ def _pixel_bounds(corners: torch.Tensor, size: tuple[int, int]) -> tuple[torch.T
 
 def _setup_faces(clip: torch.Tensor, faces: torch.Tensor, size: tuple[int, int]) -> _FaceSetup:
     """Edge functions, near-plane test and pixel bounding box of every face in every view (in float64)."""
-    corners = clip.double()[:, faces]                                          # (B, F, 3, 4)
-    h = corners[..., [0, 1, 3]]                                                # (B, F, 3, 3) x, y, w
-    edges = _cross(h[:, :, _EDGE_CORNERS[0]], h[:, :, _EDGE_CORNERS[1]])       # (B, F, 3, 3)
+    batch, num_faces = clip.shape[0], faces.shape[0]
+    corners = clip.double().index_select(1, faces.flatten()).view(batch, num_faces, 3, 4)
+    h = torch.cat([corners[..., :2], corners[..., 3:]], dim=-1)                # (B, F, 3, 3) x, y, w
+    edges = _cross(h.roll(-1, dims=2), h.roll(1, dims=2))                      # (B, F, 3, 3) h_i+1 x h_i+2
     det = (h[:, :, 0] * edges[:, :, 0]).sum(-1)                                # (B, F)
     edges = edges * det.sign()[..., None, None]
     a, b = edges[..., 0], edges[..., 1]
@@ -111,19 +112,18 @@ def _setup_faces(clip: torch.Tensor, faces: torch.Tensor, size: tuple[int, int])
     near = (near_dist[..., None] * edges).sum(dim=2)                           # (B, F, 3)
     near[(near_dist >= 0).all(dim=-1)] = torch.tensor([0.0, 0.0, 1.0], dtype=near.dtype, device=near.device)
     threshold = torch.cat([torch.where(top_left, 0.0, _ON_EDGE), torch.zeros_like(det)[..., None]], dim=-1)
-    cols, rows = _pixel_bounds(corners, size)
+    cols, rows = _pixel_bounds(corners.float(), size)
     cols[..., 1] = torch.where((det != 0) & det.isfinite(), cols[..., 1], -1)
     planes = torch.cat([edges, near[:, :, None]], dim=2)                       # (B, F, 4, 3)
     return _FaceSetup(planes.float().flatten(0, 1), threshold.float().flatten(0, 1),
                       det.abs().float().flatten(), cols.flatten(0, 1), rows.flatten(0, 1))
 
 
-def _face_rows(setup: _FaceSetup, xs: torch.Tensor, ys: torch.Tensor, num_faces: int) -> _Rows:
-    """Cut each face's bounding box into rows and narrow each row to the columns its tests allow."""
+def _face_rows(setup: _FaceSetup, items: torch.Tensor, heights: torch.Tensor, xs: torch.Tensor,
+               ys: torch.Tensor, num_faces: int) -> _Rows:
+    """Cut the bounding boxes of `items` (K,), `heights` (K,) rows tall, into rows; narrow each row to the
+    columns that its face's tests allow."""
     height, width, device = len(ys), len(xs), xs.device
-    heights = (setup.rows[:, 1] - setup.rows[:, 0] + 1) * (setup.cols[:, 1] >= setup.cols[:, 0])
-    items = torch.nonzero(heights > 0).squeeze(1)                              # (K,) faces with pixels
-    heights = heights.index_select(0, items)
     item = items.repeat_interleave(heights)                                    # (R,)
     y = torch.arange(len(item), device=device) + (
         setup.rows.index_select(0, items)[:, 0] - (heights.cumsum(0) - heights)).repeat_interleave(heights)
@@ -157,7 +157,7 @@ def _image_size(size: int | tuple[int, int]) -> tuple[int, int]:
 
 
 def _chunks(counts: torch.Tensor, limit: int) -> list[tuple[int, int, int]]:
-    """Split rows into contiguous (first, end, candidates) ranges holding at most ~`limit` candidates each."""
+    """Split counts into contiguous (first, end, total) ranges whose totals exceed `limit` by < one count."""
     ends = counts.cumsum(0)
     total = int(ends[-1]) if len(ends) else 0
     if total <= limit:
@@ -188,21 +188,21 @@ def _depth_test_rows(rows: _Rows, candidates: int, xs: torch.Tensor, zbuf: torch
 def _resolve(zbuf: torch.Tensor, setup: _FaceSetup, batch: int, num_faces: int, xs: torch.Tensor,
              ys: torch.Tensor, derivatives: bool) -> Fragments:
     """Decode the z-buffer into face ids and depths; barycentrics (and derivatives) of the winners."""
-    height, width, device = len(ys), len(xs), zbuf.device
-    pixel = torch.nonzero(zbuf != _EMPTY_KEY).squeeze(1)                      # (P,) covered pixels
-    key = zbuf.index_select(0, pixel)
+    height, width = len(ys), len(xs)
+    zbuf = zbuf.view(batch, height, width)
+    view, row, col = torch.nonzero(zbuf != _EMPTY_KEY).unbind(1)               # (P,) each: covered pixels
+    pixel = (view * height + row) * width + col
+    key = zbuf.view(-1).index_select(0, pixel)
     face = key & 0xFFFFFFFF
-    planes = setup.planes[:, :3].flatten(1).index_select(0, pixel // (height * width) * num_faces + face)
-    x = xs.index_select(0, pixel % width)[:, None]
-    y = ys.index_select(0, pixel // width % height)[:, None]
+    planes = setup.planes[:, :3].flatten(1).index_select(0, view * num_faces + face)  # (P, 9)
     a, b = planes[:, 0:9:3], planes[:, 1:9:3]                                  # (P, 3) each
-    e = a * x + b * y + planes[:, 2:9:3]
+    e = a * xs.index_select(0, col)[:, None] + b * ys.index_select(0, row)[:, None] + planes[:, 2:9:3]
     total = e.sum(dim=1, keepdim=True)
     bary = e / total
 
     def scatter(values: torch.Tensor, fill: float) -> torch.Tensor:
-        out = torch.full((batch * height * width, *values.shape[1:]), fill, dtype=values.dtype, device=device)
-        return out.index_copy_(0, pixel, values).view(batch, height, width, *values.shape[1:])
+        out = torch.full((zbuf.numel(), *values.shape[1:]), fill, dtype=values.dtype, device=zbuf.device)
+        return out.index_copy_(0, pixel, values).view(*zbuf.shape, *values.shape[1:])
 
     bary_da = None
     if derivatives:
@@ -226,7 +226,12 @@ def rasterize(clip: torch.Tensor, faces: torch.Tensor, size: int | tuple[int, in
     xs, ys = pixel_centers(width, "x", device), pixel_centers(height, "y", device)
     zbuf = torch.full((batch * height * width,), _EMPTY_KEY, dtype=torch.int64, device=device)
     setup = _setup_faces(clip, faces, (height, width))
-    rows = _face_rows(setup, xs, ys, num_faces)
-    for lo, hi, candidates in _chunks(rows.count, max(max_candidates, width)):
-        _depth_test_rows(_Rows(*(field[lo:hi] for field in rows)), candidates, xs, zbuf)
+    heights = (setup.rows[:, 1] - setup.rows[:, 0] + 1) * (setup.cols[:, 1] >= setup.cols[:, 0])
+    items = torch.nonzero(heights > 0).squeeze(1)                              # (K,) faces with pixels
+    heights = heights.index_select(0, items)
+    limit = max(max_candidates, width)
+    for first, end, _ in _chunks(heights, limit // _ROWS_PER_CANDIDATE):      # groups of faces
+        rows = _face_rows(setup, items[first:end], heights[first:end], xs, ys, num_faces)
+        for lo, hi, candidates in _chunks(rows.count, limit):
+            _depth_test_rows(_Rows(*(field[lo:hi] for field in rows)), candidates, xs, zbuf)
     return _resolve(zbuf, setup, batch, num_faces, xs, ys, derivatives)

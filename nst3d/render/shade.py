@@ -2,14 +2,15 @@
 
 Everything here is differentiable with respect to the texture (and to vertex attributes), so the 3D
 style pipeline can optimize a UV texture through `render`. Rasterization (`nst3d.render.raster`) has no
-gradients and can be cached: `rasterize_mesh` once per view bank, then `shade` per step.
+gradients and can be cached: `rasterize_mesh` once per view bank, then `shade` per step. `shade` works on
+the covered pixels only and scatters them into the image at the end.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -20,32 +21,67 @@ from nst3d.render.raster import Fragments, rasterize
 if TYPE_CHECKING:
     from nst3d.mesh import Mesh
 
-AMBIENT = 0.3                          # lit mode: share of light that reaches every surface
+AMBIENT = 0.3                           # lit mode: share of light that reaches every surface
 UNTEXTURED_ALBEDO = (0.75, 0.75, 0.75)  # color of meshes rendered without a texture
-# Lit mode's light comes from the camera's upper left, in the camera frame (right, up, forward).
-LIGHT_FROM_CAMERA = (-0.5, 0.6, -1.0)
+LIGHT_FROM_CAMERA = (-0.5, 0.6, -1.0)   # lit mode's light direction in the camera frame (right, up, forward):
+                                        # from the upper left, behind the viewer
+
+
+class _Points(NamedTuple):
+    """A flat list of pixels to shade: which view, which face, where in it."""
+
+    view: torch.Tensor                   # (P,) int64
+    face: torch.Tensor                   # (P,) int64 (>= 0)
+    bary: torch.Tensor                   # (P, 3)
+    bary_da: torch.Tensor | None         # (P, 3, 2) d bary / d (column, row)
+
+
+def _all_pixels(frags: Fragments) -> _Points:
+    """Every pixel of the fragments, background included (face 0 with zero weights)."""
+    batch, height, width = frags.face_id.shape
+    view = torch.arange(batch, device=frags.face_id.device).repeat_interleave(height * width)
+    bary_da = None if frags.bary_da is None else frags.bary_da.flatten(0, 2)
+    return _Points(view, frags.face_id.clamp(min=0).flatten(), frags.bary.flatten(0, 2), bary_da)
+
+
+def _covered_pixels(frags: Fragments) -> tuple[torch.Tensor, _Points]:
+    """Flat indices (P,) of the covered pixels in (B, H, W), and those pixels."""
+    index = torch.nonzero(frags.face_id.flatten() >= 0).squeeze(1)
+    points = _all_pixels(frags)
+    return index, _Points(*(None if t is None else t.index_select(0, index) for t in points))
+
+
+def _interpolate_points(attr: torch.Tensor, tri: torch.Tensor, points: _Points,
+                        weights: torch.Tensor) -> torch.Tensor:
+    """sum_k weights[:, k] * attr[tri[face, k]] per point -> (P, C); attr (V, C) or per view (B, V, C)."""
+    corners = tri.to(points.face.device).index_select(0, points.face)            # (P, 3)
+    if attr.dim() == 3:
+        corners = corners + (points.view * attr.shape[1])[:, None]
+        attr = attr.flatten(0, 1)
+    weights = weights.to(attr.dtype)
+    return sum(weights[:, k, None] * attr.index_select(0, corners[:, k]) for k in range(3))
 
 
 def interpolate(attr: torch.Tensor, tri: torch.Tensor, frags: Fragments) -> torch.Tensor:
-    """Per-corner attributes `attr` (V, C) or (B, V, C) indexed by `tri` (F, 3) -> per pixel (B, H, W, C)."""
-    batch, height, width = frags.face_id.shape
-    corners = tri.to(frags.face_id.device).index_select(0, frags.face_id.clamp(min=0).flatten())  # (BHW, 3)
-    if attr.dim() == 3:
-        offsets = torch.arange(batch, device=corners.device) * attr.shape[1]
-        corners = corners + offsets.repeat_interleave(height * width)[:, None]
-        attr = attr.flatten(0, 1)
-    values = attr.index_select(0, corners.flatten()).view(-1, 3, attr.shape[-1])    # (BHW, 3, C)
-    weights = frags.bary.flatten(0, 2).to(attr.dtype)                      # (BHW, 3), 0 on background
-    return torch.einsum("nk,nkc->nc", weights, values).view(batch, height, width, -1)
+    """Per-corner attributes `attr` (V, C) or (B, V, C) indexed by `tri` (F, 3) -> per pixel (B, H, W, C).
+
+    Background pixels get 0.
+    """
+    points = _all_pixels(frags)
+    return _interpolate_points(attr, tri, points, points.bary).view(*frags.face_id.shape, -1)
+
+
+def _uv_footprint(uvs: torch.Tensor, face_uvs: torch.Tensor, points: _Points) -> torch.Tensor:
+    """Screen-space derivatives d(u, v)/d(column, row) (P, 2, 2) of the interpolated UVs."""
+    if points.bary_da is None:
+        raise ValueError("rasterize(..., derivatives=True) is needed for texture mip-mapping")
+    per_axis = [_interpolate_points(uvs, face_uvs, points, points.bary_da[..., q]) for q in (0, 1)]
+    return torch.stack(per_axis, dim=-1)
 
 
 def uv_derivatives(uvs: torch.Tensor, face_uvs: torch.Tensor, frags: Fragments) -> torch.Tensor:
     """Screen-space derivatives d(u, v)/d(column, row) per pixel (B, H, W, 2, 2) from `frags.bary_da`."""
-    if frags.bary_da is None:
-        raise ValueError("rasterize(..., derivatives=True) is needed for texture mip-mapping")
-    columns = interpolate(uvs, face_uvs, frags._replace(bary=frags.bary_da[..., 0]))
-    rows = interpolate(uvs, face_uvs, frags._replace(bary=frags.bary_da[..., 1]))
-    return torch.stack([columns, rows], dim=-1)
+    return _uv_footprint(uvs, face_uvs, _all_pixels(frags)).view(*frags.face_id.shape, 2, 2)
 
 
 def mip_pyramid(texture: torch.Tensor) -> list[torch.Tensor]:
@@ -57,16 +93,45 @@ def mip_pyramid(texture: torch.Tensor) -> list[torch.Tensor]:
     return levels
 
 
-def _bilinear(texture: torch.Tensor, uv: torch.Tensor) -> torch.Tensor:
-    """Bilinear lookup of texture (B|1, C, T, T) at uv (B, H, W, 2) with v up -> (B, C, H, W)."""
-    batch, height, width, _ = uv.shape
-    grid = torch.stack([2 * uv[..., 0] - 1, 1 - 2 * uv[..., 1]], dim=-1).to(texture.dtype)
-    options = {"mode": "bilinear", "padding_mode": "border", "align_corners": False}
-    if texture.shape[0] == batch:
-        return F.grid_sample(texture, grid, **options)
-    # one texture for all views: a single lookup over the views stacked vertically, one gradient buffer
-    out = F.grid_sample(texture, grid.view(1, batch * height, width, 2), **options)  # (1, C, B*H, W)
-    return out.view(texture.shape[1], batch, height, width).transpose(0, 1)
+def _bilinear_points(texture: torch.Tensor, uv: torch.Tensor, view: torch.Tensor) -> torch.Tensor:
+    """Bilinear lookup (P, C) of texture (B|1, C, H, W) at uv (P, 2), v up, for points of views `view`.
+
+    Same result as grid_sample(mode="bilinear", padding_mode="border", align_corners=False) at
+    x = 2u - 1, y = 1 - 2v: texel centers at (j + 0.5) / T, coordinates clamped to the border texels.
+    """
+    channels, height, width = texture.shape[1:]
+    x = (uv[:, 0].to(texture.dtype) * width - 0.5).clamp(0, width - 1)
+    y = ((1 - uv[:, 1].to(texture.dtype)) * height - 0.5).clamp(0, height - 1)
+    x0, y0 = x.floor().long().clamp(max=max(width - 2, 0)), y.floor().long().clamp(max=max(height - 2, 0))
+    fx, fy = (x - x0)[:, None], (y - y0)[:, None]
+    x1, y1 = (x0 + 1).clamp(max=width - 1), (y0 + 1).clamp(max=height - 1)
+    texels = texture.permute(0, 2, 3, 1).reshape(-1, channels)                      # (B*H*W, C)
+    base = view * (height * width) if texture.shape[0] > 1 else torch.zeros_like(view)
+
+    def at(row: torch.Tensor, col: torch.Tensor) -> torch.Tensor:
+        return texels.index_select(0, base + row * width + col)
+
+    return ((1 - fy) * ((1 - fx) * at(y0, x0) + fx * at(y0, x1))
+            + fy * ((1 - fx) * at(y1, x0) + fx * at(y1, x1)))
+
+
+def _sample_points(texture: torch.Tensor, uv: torch.Tensor, view: torch.Tensor,
+                   uv_da: torch.Tensor | None) -> torch.Tensor:
+    """Bilinear (no `uv_da`) or trilinear mip-mapped lookup (P, C) at uv (P, 2) of views `view`."""
+    if uv_da is None:
+        return _bilinear_points(texture, uv, view)
+    height, width = texture.shape[-2:]
+    du, dv = uv_da[:, 0] * width, uv_da[:, 1] * height                              # (P, 2) texels per pixel
+    footprint = (du * du + dv * dv).amax(dim=-1).sqrt()                            # longer screen axis
+    levels = mip_pyramid(texture)
+    lod = footprint.clamp(min=1.0).log2().clamp(max=len(levels) - 1)               # (P,)
+    out = torch.zeros(len(uv), texture.shape[1], dtype=texture.dtype, device=texture.device)
+    for level in range(math.ceil(lod.max()) + 1 if len(lod) else 0):
+        weight = (1 - (lod - level).abs()).clamp(min=0)                            # tent: trilinear blend
+        used = torch.nonzero(weight > 0).squeeze(1)
+        samples = _bilinear_points(levels[level], uv.index_select(0, used), view.index_select(0, used))
+        out = out.index_add(0, used, weight.index_select(0, used)[:, None].to(texture.dtype) * samples)
+    return out
 
 
 def sample_texture(texture: torch.Tensor, uv: torch.Tensor,
@@ -76,19 +141,11 @@ def sample_texture(texture: torch.Tensor, uv: torch.Tensor,
     Without `uv_da`: bilinear. With `uv_da` (B, H, W, 2, 2), the screen-space uv derivatives, trilinear
     mip-mapping: the level is log2 of the pixel's footprint in texels, so minified textures do not alias.
     """
-    if uv_da is None:
-        return _bilinear(texture, uv)
-    height, width = texture.shape[-2:]
-    scale = torch.tensor([width, height], dtype=uv_da.dtype, device=uv_da.device)[:, None]
-    footprint = (uv_da * scale).norm(dim=-2).amax(dim=-1)                  # (B, H, W) texels per pixel
-    levels = mip_pyramid(texture)
-    lod = footprint.clamp(min=1.0).log2().clamp(max=len(levels) - 1)
-    lowest, highest = math.floor(lod.min()), math.ceil(lod.max())
-    out = 0.0
-    for level in range(lowest, highest + 1):
-        weight = (1 - (lod - level).abs()).clamp(min=0).to(texture.dtype)[:, None]  # (B, 1, H, W) tent
-        out = out + weight * _bilinear(levels[level], uv)
-    return out
+    batch, height, width, _ = uv.shape
+    view = torch.arange(batch, device=uv.device).repeat_interleave(height * width)
+    footprint = None if uv_da is None else uv_da.flatten(0, 2)
+    samples = _sample_points(texture, uv.flatten(0, 2), view, footprint)            # (BHW, C)
+    return samples.view(batch, height, width, -1).permute(0, 3, 1, 2)
 
 
 def vertex_normals(vertices: torch.Tensor, faces: torch.Tensor) -> torch.Tensor:
@@ -100,7 +157,7 @@ def vertex_normals(vertices: torch.Tensor, faces: torch.Tensor) -> torch.Tensor:
 
 
 def headlight(cameras: Cameras) -> torch.Tensor:
-    """Unit directions (B, 3) toward the light: from each camera's upper left, slightly in front."""
+    """Unit directions (B, 3) toward the light: from each camera's upper left, slightly behind it."""
     right, up, forward = camera_axes(cameras)
     a, b, c = LIGHT_FROM_CAMERA
     return F.normalize(a * right + b * up + c * forward, dim=-1)
@@ -108,14 +165,14 @@ def headlight(cameras: Cameras) -> torch.Tensor:
 
 def lambert(normals: torch.Tensor, to_eye: torch.Tensor, light: torch.Tensor,
             ambient: float = AMBIENT) -> torch.Tensor:
-    """Diffuse light factor (B, 1, H, W) from normals and eye vectors (B, H, W, 3), light (B, 3).
+    """Light factor (..., 1) = ambient + (1 - ambient) max(0, n.l); all inputs (..., 3), light of unit length.
 
     Normals are flipped toward the eye first, so back faces of open meshes are lit like front faces.
     """
     normals = F.normalize(normals, dim=-1)
-    normals = torch.where(((normals * to_eye).sum(-1, keepdim=True) < 0), -normals, normals)
-    diffuse = (normals * light[:, None, None, :]).sum(-1).clamp(min=0)
-    return (ambient + (1 - ambient) * diffuse)[:, None]
+    facing = (normals * to_eye).sum(-1, keepdim=True)
+    normals = torch.where(facing < 0, -normals, normals)
+    return ambient + (1 - ambient) * (normals * light).sum(-1, keepdim=True).clamp(min=0)
 
 
 def rasterize_mesh(mesh: Mesh, cameras: Cameras, size: int | tuple[int, int], supersample: int = 1,
@@ -124,6 +181,17 @@ def rasterize_mesh(mesh: Mesh, cameras: Cameras, size: int | tuple[int, int], su
     height, width = (size, size) if isinstance(size, int) else size
     clip = project(mesh.vertices, Cameras(*(t.to(mesh.vertices.device) for t in cameras)))
     return rasterize(clip, mesh.faces, (height * supersample, width * supersample), derivatives=derivatives)
+
+
+def _albedo(mesh: Mesh, points: _Points, texture: torch.Tensor | None, mipmap: bool) -> torch.Tensor:
+    """Surface color (P, 3) of the shaded points: the texture, or a light gray without one."""
+    if texture is None:
+        return torch.tensor(UNTEXTURED_ALBEDO, device=points.view.device).expand(len(points.view), 3)
+    if mesh.uvs is None or mesh.face_uvs is None:
+        raise ValueError("this mesh has no UV coordinates, so it cannot be textured")
+    uv = _interpolate_points(mesh.uvs, mesh.face_uvs, points, points.bary)
+    uv_da = _uv_footprint(mesh.uvs, mesh.face_uvs, points) if mipmap else None
+    return _sample_points(texture.to(points.view.device), uv, points.view, uv_da)
 
 
 def shade(mesh: Mesh, cameras: Cameras, frags: Fragments, texture: torch.Tensor | None = None,
@@ -136,28 +204,21 @@ def shade(mesh: Mesh, cameras: Cameras, frags: Fragments, texture: torch.Tensor 
     """
     if texture is None and mesh.texture is not None:
         texture = mesh.texture[None]
+    batch, height, width = frags.face_id.shape
     device = frags.face_id.device
-    mask = (frags.face_id >= 0)[:, None]                                             # (B, 1, H, W)
-    if texture is not None:
-        if mesh.uvs is None or mesh.face_uvs is None:
-            raise ValueError("this mesh has no UV coordinates, so it cannot be textured")
-        uv = interpolate(mesh.uvs, mesh.face_uvs, frags)
-        uv_da = uv_derivatives(mesh.uvs, mesh.face_uvs, frags) if mipmap else None
-        rgb = sample_texture(texture.to(device), uv, uv_da)
-    else:
-        rgb = torch.tensor(UNTEXTURED_ALBEDO, device=device)[None, :, None, None].expand(mask.shape[0], 3,
-                                                                                      *mask.shape[2:])
+    index, points = _covered_pixels(frags)
+    color = _albedo(mesh, points, texture, mipmap)                                  # (P, 3)
     if lit:
-        position = interpolate(mesh.vertices, mesh.faces, frags)
-        normals = interpolate(vertex_normals(mesh.vertices, mesh.faces), mesh.faces, frags)
-        eye = cameras.eye.to(device)[:, None, None, :]
-        rgb = rgb * lambert(normals, eye - position, headlight(cameras).to(device)).to(rgb.dtype)
-    mask = mask.to(rgb.dtype)
-    if background is None:
-        rgb = rgb * mask
-    else:
-        color = torch.tensor(background, dtype=rgb.dtype, device=device)[None, :, None, None]
-        rgb = rgb * mask + color * (1 - mask)
+        normals = vertex_normals(mesh.vertices, mesh.faces)
+        position = _interpolate_points(mesh.vertices, mesh.faces, points, points.bary)       # (P, 3)
+        normal = _interpolate_points(normals, mesh.faces, points, points.bary)
+        eye = cameras.eye.to(device).index_select(0, points.view)
+        light = headlight(cameras).to(device).index_select(0, points.view)
+        color = color * lambert(normal, eye - position, light).to(color.dtype)
+    fill = torch.zeros(3) if background is None else torch.as_tensor(background, dtype=torch.float32)
+    image = fill.to(device=device, dtype=color.dtype).expand(batch * height * width, 3)
+    rgb = image.index_put((index,), color).view(batch, height, width, 3).permute(0, 3, 1, 2)
+    mask = (frags.face_id >= 0)[:, None].to(color.dtype)                            # (B, 1, H, W)
     if supersample > 1:
         rgb, mask = F.avg_pool2d(rgb, supersample), F.avg_pool2d(mask, supersample)
     return rgb, mask
