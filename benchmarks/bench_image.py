@@ -88,7 +88,10 @@ def main() -> None:
     args = parser.parse_args()
     if args.case:
         kind, *rest = args.case
-        result = step_case(int(rest[0]), args.device, 12) if kind == "step" else quality_case(args.device, 300)
+        if kind == "step":
+            result = step_case(int(rest[0]), args.device, 12)
+        else:
+            result = quality_case(args.device, 300)
         print(json.dumps(result))
         return
 
@@ -105,7 +108,8 @@ def main() -> None:
         r = in_subprocess("quality", "--device", args.device)
         reached = r["reached_at_seconds"]
         ratio = "not reached" if reached is None else f"{reached / r['baseline_seconds']:.2f}x"
-        print("| run (512 px) | wall s | content | style | reaches baseline losses at |\n|---|---|---|---|---|")
+        print("| run (512 px) | wall s | content | style | reaches baseline losses at |")
+        print("|---|---|---|---|---|")
         print(f"| baseline: 1 scale, content init, full VGG, 300 L-BFGS | {r['baseline_seconds']:.0f} | "
               f"{r['baseline_content']:.4f} | {r['baseline_style']:.5f} | - |")
         print(f"| default pipeline (coarse-to-fine, truncated VGG) | {r['default_seconds']:.0f} | "

@@ -34,4 +34,4 @@ def main() -> None:
 
 
 # Commands register themselves on `app` when their modules are imported.
-from nst3d import cli_image, cli_render  # noqa: E402, F401
+from nst3d import cli_image, cli_mesh, cli_render  # noqa: E402, F401

@@ -18,7 +18,7 @@ from nst3d.records import write_record
 OUTPUT = typer.Option(None, "--output", "-o", help="Output image (.png/.jpg/...). A .json record of the "
                       "run is written next to it. Default: a name made from the inputs, in this folder.")
 SIZE = typer.Option(384, "--size", help="Long side of the output in pixels.")
-STEPS = typer.Option(150, "--steps", help="Optimization steps at each scale (one VGG forward+backward each).")
+STEPS = typer.Option(80, "--steps", help="Optimization steps at each scale (one VGG forward+backward each).")
 OPTIMIZER = typer.Option("lbfgs", "--optimizer", help="lbfgs (best quality per step) or adam.")
 LR = typer.Option(None, "--lr", help="Learning rate. Default: 1.0 for lbfgs, 0.02 for adam.")
 SEED = typer.Option(0, "--seed", help="Random seed: the same seed gives the same result on the same device.")

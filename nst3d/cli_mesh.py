@@ -10,10 +10,21 @@ import typer
 
 from nst3d import image as img
 from nst3d.cli import app
-from nst3d.cli_image import (BACKBONE, DEVICE, QUIET, SEED, STYLE_BLEND, STYLE_LAYERS, STYLE_SCALE,
-                             STYLE_WEIGHT, TV_WEIGHT, WEIGHTS, parse_floats)
+from nst3d.cli_image import (
+    BACKBONE,
+    DEVICE,
+    QUIET,
+    SEED,
+    STYLE_BLEND,
+    STYLE_LAYERS,
+    STYLE_SCALE,
+    STYLE_WEIGHT,
+    TV_WEIGHT,
+    WEIGHTS,
+    parse_floats,
+)
 from nst3d.io import check_output_dir, load_image, save_gif, staged_directory
-from nst3d.mesh import export_glb, export_obj
+from nst3d.mesh import export_glb, export_obj, normalize
 from nst3d.records import write_record
 from nst3d.stylize_mesh import MeshResult, stylize_mesh
 from nst3d.turntable import turntable_frames
@@ -29,8 +40,8 @@ def write_mesh_outputs(result: MeshResult, outdir: Path, force: bool, inputs: di
         export_obj(result.mesh, result.texture, stage / "mesh.obj", mtl_name="mesh.mtl",
                    texture_name="texture.png")
         export_glb(result.mesh, result.texture, stage / "mesh.glb")
-        frames = turntable_frames(result.mesh, result.texture, frames=TURNTABLE_FRAMES, size=TURNTABLE_SIZE,
-                                  lit=True)
+        frames = turntable_frames(normalize(result.mesh), frames=TURNTABLE_FRAMES, size=TURNTABLE_SIZE,
+                                  lit=True, texture=result.texture[None])
         save_gif(frames, stage / "turntable.gif", fps=12, final_hold=0)
         if result.frames:
             save_gif(result.frames, stage / "progress.gif", fps=8)

@@ -150,7 +150,7 @@ def stylize(content: torch.Tensor | None = None, styles: Sequence[torch.Tensor] 
             style_layers: str | Sequence[str] = DEFAULT_STYLE_LAYERS,
             content_weight: float = 1.0, style_weight: float = 10.0, tv_weight: float = 0.0,
             style_blend: Sequence[float] | None = None, size: int = 384, style_scale: float = 1.0,
-            steps: int = 150, optimizer: str = "lbfgs", lr: float | None = None, init: str = "content",
+            steps: int = 80, optimizer: str = "lbfgs", lr: float | None = None, init: str = "content",
             scales: int = 2, color_preserve: bool = False, seed: int = 0, device: str = "auto",
             backbone: str = "auto", weights: str | None = None, gif_every: int = 0,
             save_every: int = 0, snapshot: Callable[[torch.Tensor], None] | None = None,

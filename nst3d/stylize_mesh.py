@@ -31,11 +31,13 @@ from nst3d.image import (
     resize_long_side,
 )
 from nst3d.io import to_uint8
-from nst3d.mesh import Mesh, ensure_uvs, load_mesh, normalize
+from nst3d.mesh import Mesh, ensure_uvs, load_mesh, normalize, uv_coverage_mask
+from nst3d.mesh.uvraster import nearest_covered
 from nst3d.optimize import optimize
 from nst3d.render.camera import Cameras, orbit_cameras, random_views
 from nst3d.render.shade import interpolate, rasterize_mesh, sample_texture, uv_derivatives
 from nst3d.runtime import notice, resolve_device, seed_everything
+from nst3d.seams import sample_points, seam_points
 from nst3d.texture_param import PyramidTexture
 
 MESH_INITS = ("auto", "original", "gray", "noise")
@@ -84,13 +86,30 @@ def build_view_bank(mesh: Mesh, cameras: Cameras, size: int, supersample: int, c
 
 def shade_views(texture: torch.Tensor, bank: ViewBank, index: torch.Tensor, background: torch.Tensor,
                 supersample: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Unlit renders (B, 3, H, W) of `texture` (1, 3, T, T) for bank views `index`, and their masks."""
-    mask = bank.mask[index]
-    rgb = sample_texture(texture, bank.uv[index], bank.uv_da[index])
-    rgb = rgb * mask + background.view(1, 3, 1, 1) * (1 - mask)
+    """Unlit renders (B, 3, H, W) of `texture` (1, 3, T, T) for bank views `index`, and their masks.
+
+    Only covered pixels are sampled (the texture lookup and its backward dominate the render cost).
+    """
+    mask = bank.mask[index]                                                    # (B, 1, h, w)
+    covered = mask[:, 0] > 0                                                   # (B, h, w)
+    uv = bank.uv[index][covered].view(1, 1, -1, 2)                            # (1, 1, P, 2)
+    uv_da = None if bank.uv_da is None else bank.uv_da[index][covered].view(1, 1, -1, 2, 2)
+    colors = sample_texture(texture, uv, uv_da)[0, :, 0]                       # (3, P)
+    rgb = background.view(1, 3, 1, 1).expand(mask.shape[0], 3, *mask.shape[2:])
+    rgb = rgb.permute(0, 2, 3, 1).index_put((covered,), colors.T).permute(0, 3, 1, 2)
     if supersample > 1:
         rgb, mask = F.avg_pool2d(rgb, supersample), F.avg_pool2d(mask, supersample)
     return rgb, mask
+
+
+def island_fill_index(mesh: Mesh, size: int) -> torch.Tensor:
+    """(T*T,) index of the nearest texel inside a UV island, for every texel (inside ones map to themselves).
+
+    Rendering through this gather means lookups at island borders, and coarse mip levels, never read
+    texels outside the islands: no dark fringes or color bleeding at seams.
+    """
+    _, rows, cols = nearest_covered(uv_coverage_mask(mesh, (size, size)).cpu())
+    return (rows * size + cols).flatten().to(mesh.vertices.device)
 
 
 def heldout_cameras(distance: float, fov: float, device: torch.device) -> Cameras:
@@ -110,9 +129,11 @@ def prepare_mesh(mesh: str | Path | Mesh, texture: str | Path | None = None) -> 
 
 
 def stylize_mesh(mesh: str | Path | Mesh, styles: Sequence[torch.Tensor], *,
-                 texture: str | Path | None = None, steps: int = 300, texture_size: int = 512, render_size: int = 256, views_per_step: int = 2,
+                 texture: str | Path | None = None, steps: int = 300, texture_size: int = 512,
+                 render_size: int = 256, views_per_step: int = 2,
                  elevation: tuple[float, float] = (-15.0, 45.0), distance: float = 2.7, fov: float = 40.0,
                  style_weight: float = 10.0, content_weight: float = 1.0, tv_weight: float = 0.0,
+                 seam_weight: float = 10.0,
                  style_blend: Sequence[float] | None = None, style_scale: float = 1.0,
                  color_preserve: bool = False, init: str = "auto", lr: float = 0.05, seed: int = 0,
                  device: str = "auto", backbone: str = "auto", weights: str | None = None,
@@ -130,7 +151,7 @@ def stylize_mesh(mesh: str | Path | Mesh, styles: Sequence[torch.Tensor], *,
     for name in ("steps", "texture_size", "render_size", "views_per_step", "supersample", "levels",
                  "bank_size"):
         check_positive(name, params[name], integer=True)
-    for name in ("style_weight", "content_weight", "tv_weight"):
+    for name in ("style_weight", "content_weight", "tv_weight", "seam_weight"):
         check_positive(name, params[name], allow_zero=True)
     for name in ("lr", "distance", "fov", "style_scale"):
         check_positive(name, params[name])
@@ -199,6 +220,12 @@ def stylize_mesh(mesh: str | Path | Mesh, styles: Sequence[torch.Tensor], *,
     else:
         start = torch.rand((1, 3, texture_size, texture_size), generator=generator)
     param = PyramidTexture(start.to(dev), levels)
+    fill = island_fill_index(view_mesh, texture_size)
+    seam_one, seam_two = (p.to(dev) for p in seam_points(view_mesh))
+
+    def current_texture() -> torch.Tensor:
+        """The optimized texture with every texel outside the islands copied from the nearest inside."""
+        return param().flatten(2)[:, :, fill].view(1, 3, texture_size, texture_size)
     original_tex = None if original is None else original[None].to(dev)
     content_cache: dict[int, dict[str, torch.Tensor]] = {}
 
@@ -223,13 +250,14 @@ def stylize_mesh(mesh: str | Path | Mesh, styles: Sequence[torch.Tensor], *,
 
     timer["setup"] = time.perf_counter() - started
     t0 = time.perf_counter()
-    heldout_initial = evaluate(heldout, param().detach())
+    heldout_initial = evaluate(heldout, current_texture().detach())
     timer["evaluation"] += time.perf_counter() - t0
 
     def objective() -> tuple[torch.Tensor, dict[str, float]]:
         t_start = time.perf_counter()
         index = torch.randint(len(bank), (views_per_step,), generator=generator).to(dev)
-        rgb, mask = shade_views(param(), bank, index, background, supersample)
+        texture = current_texture()
+        rgb, mask = shade_views(texture, bank, index, background, supersample)
         t_rendered = time.perf_counter()
         found = net(rgb)
         style = sum(v.mean() for v in losses.style_loss(found, style_targets, style_w, mask).values())
@@ -240,6 +268,10 @@ def stylize_mesh(mesh: str | Path | Mesh, styles: Sequence[torch.Tensor], *,
             content = sum(content_w[k] * v.mean() for k, v in per_layer.items()) / sum(content_w.values())
             total = total + content_weight * content
             terms["content"] = float(content.detach())
+        if seam_weight > 0 and len(seam_one):
+            seam = (sample_points(texture, seam_one) - sample_points(texture, seam_two)).pow(2).sum(1).mean()
+            total = total + seam_weight * seam
+            terms["seam"] = float(seam.detach())
         if tv_weight > 0:
             tv = losses.tv_loss(rgb).mean()
             total = total + tv_weight * tv
@@ -258,7 +290,7 @@ def stylize_mesh(mesh: str | Path | Mesh, styles: Sequence[torch.Tensor], *,
         timer["network"] += timer["_hook"] - timer["_fwd_end"]
         if gif_every and (step % gif_every == 0 or step == 1):
             with torch.no_grad():
-                rgb, _ = shade_views(param(), front, torch.zeros(1, dtype=torch.long, device=dev),
+                rgb, _ = shade_views(current_texture(), front, torch.zeros(1, dtype=torch.long, device=dev),
                                      background, supersample)
             frames.append(to_uint8(rgb))
 
@@ -267,7 +299,7 @@ def stylize_mesh(mesh: str | Path | Mesh, styles: Sequence[torch.Tensor], *,
     timer["render"] += run.eval_seconds - (timer["render"] + timer["network"])  # sampling's backward
     timer["optimizer"] = run.seconds - run.eval_seconds - run.callback_seconds
     with torch.no_grad():
-        final = param().detach()
+        final = current_texture().detach()
         if color_preserve and original_tex is not None:
             final = preserve_colors(final, original_tex)
     t0 = time.perf_counter()

@@ -116,7 +116,8 @@ def landscape(rng: np.random.Generator) -> Image.Image:
 
 
 def main() -> None:
-    for seed, (name, make) in enumerate([("swirls", swirls), ("mosaic", mosaic), ("waves", waves), ("brush", brush)]):
+    makers = [("swirls", swirls), ("mosaic", mosaic), ("waves", waves), ("brush", brush)]
+    for seed, (name, make) in enumerate(makers):
         make(np.random.default_rng(seed)).save(
             HERE / f"{name}.jpg", quality=92)
     (HERE.parent / "examples").mkdir(exist_ok=True)

@@ -1,15 +1,13 @@
 import json
-import sys
 
 import imageio.v3 as iio
 import numpy as np
 import pytest
 import torch
 import trimesh
+from conftest import make_style, run_cli
 from PIL import Image
 
-from conftest import make_style
-from nst3d.cli import main
 from nst3d.errors import Nst3dError
 from nst3d.mesh import Mesh, load_mesh, normalize, uv_coverage_mask
 from nst3d.mesh.shapes import torus
@@ -26,21 +24,14 @@ def small_torus() -> Mesh:
     return torus(rows=12, cols=24)
 
 
-def run_cli(monkeypatch, capsys, *args):
-    monkeypatch.setattr(sys, "argv", ["nst3d", *map(str, args)])
-    with pytest.raises(SystemExit) as stop:
-        main()
-    out, err = capsys.readouterr()
-    return stop.value.code, out, err
-
-
 def test_heldout_style_distance_drops_and_visible_texels_all_change(small_torus):
-    result = stylize_mesh(small_torus, [STYLE], init="gray", lr=0.1, **TINY)
+    # at 64 px renders the deepest layers see 4x4 positions: match the shallower ones in this tiny test
+    result = stylize_mesh(small_torus, [STYLE], init="gray", **{**TINY, "steps": 30},
+                          style_layers="relu1_1,relu2_1,relu3_1")
     held = result.record["heldout_style_distance"]
     assert held["final"] < 0.5 * held["initial"], held
     # every texel under a face that some view sees has left the gray it started from
-    visible = small_torus.replace(faces=small_torus.faces, face_uvs=small_torus.face_uvs)
-    covered = uv_coverage_mask(visible, (64, 64))
+    covered = uv_coverage_mask(small_torus, (64, 64))
     changed = (result.texture - 0.5).abs().amax(0) > 1 / 255
     assert changed[covered].float().mean() > 0.99
 
@@ -106,7 +97,8 @@ def test_bad_files(monkeypatch, capsys, tmp_path, style_png):
     (tmp_path / "style.jpg").write_bytes(b"\xff\xd8 broken jpeg")
     trimesh.creation.icosphere(1).export(tmp_path / "m.obj")
     (tmp_path / "cloud.ply").write_text("ply\nformat ascii 1.0\nelement vertex 3\nproperty float x\n"
-                                        "property float y\nproperty float z\nend_header\n0 0 0\n1 0 0\n0 1 0\n")
+                                        "property float y\nproperty float z\nend_header\n"
+                                        "0 0 0\n1 0 0\n0 1 0\n")
     for args, message in [((tmp_path / "m.obj", tmp_path / "style.jpg"), "style image"),
                           ((tmp_path / "nope.obj", style_png), "no such file"),
                           ((tmp_path / "cloud.ply", style_png), "no faces")]:
@@ -120,7 +112,9 @@ def test_seam_contrast_separates_seams_from_ordinary_edges(small_torus):
     mesh = small_torus
     smooth = torch.zeros(3, 128, 128)
     u, v = torch.meshgrid(torch.linspace(0, 1, 128), torch.linspace(1, 0, 128), indexing="xy")
-    smooth[0], smooth[1], smooth[2] = torch.cos(2 * np.pi * u) * 0.5 + 0.5, torch.cos(2 * np.pi * v) * 0.5 + 0.5, 0.5
+    smooth[0] = torch.cos(2 * np.pi * u) * 0.5 + 0.5
+    smooth[1] = torch.cos(2 * np.pi * v) * 0.5 + 0.5
+    smooth[2] = 0.5
     ok = seam_contrast(mesh, smooth)
     assert ok["seam_edges"] > 0 and ok["ordinary_edges"] > 0 and ok["ratio"] < 2.0
     ramp = smooth.clone()

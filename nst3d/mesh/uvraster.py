@@ -30,19 +30,24 @@ def uv_coverage_mask(mesh: Mesh, size: tuple[int, int]) -> torch.Tensor:
     return F.max_pool2d(covered.float()[None], 3, stride=1, padding=1)[0, 0] > 0
 
 
+def nearest_covered(coverage: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """For every texel of an (H, W) bool mask: distance to, and (rows, cols) of, the nearest covered texel."""
+    mask = coverage.cpu().numpy()
+    distance, (rows, cols) = ndimage.distance_transform_edt(~mask, return_indices=True)
+    return (torch.from_numpy(distance).to(coverage.device), torch.from_numpy(rows).to(coverage.device),
+            torch.from_numpy(cols).to(coverage.device))
+
+
 def pad_texture(texture: torch.Tensor, coverage: torch.Tensor, pixels: int = PAD_PIXELS) -> torch.Tensor:
     """Copy each uncovered texel within `pixels` of coverage from its nearest covered texel (seam padding).
 
     Covered texels are unchanged; texels farther away keep their value. Works on (C, H, W) or (1, C, H, W).
     """
-    mask = coverage.cpu().numpy()
-    if not mask.any() or mask.all():
+    if not coverage.any() or coverage.all():
         return texture.clone()
-    distance, (rows, cols) = ndimage.distance_transform_edt(~mask, return_indices=True)
-    fill = torch.from_numpy((distance <= pixels) & ~mask).to(texture.device)  # (H, W)
-    rows = torch.from_numpy(rows).to(texture.device)
-    cols = torch.from_numpy(cols).to(texture.device)
-    return torch.where(fill, texture[..., rows, cols], texture)
+    distance, rows, cols = nearest_covered(coverage)
+    fill = ((distance <= pixels) & ~coverage).to(texture.device)  # (H, W)
+    return torch.where(fill, texture[..., rows.to(texture.device), cols.to(texture.device)], texture)
 
 
 def bake_colors(uvs: torch.Tensor, face_uvs: torch.Tensor, corner_colors: torch.Tensor,
