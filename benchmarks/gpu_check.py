@@ -43,6 +43,40 @@ def image_check() -> None:
     print(f"| image 512x512, 300 L-BFGS steps | {seconds:.2f} s (target <= 3) | {peak:.2f} GiB (<= 2) |")
 
 
+def render_check() -> None:
+    from nst3d.mesh import load_mesh, normalize
+    from nst3d.render import random_views, render
+
+    folder = SHARED / "meshes" / "spot"
+    mesh = normalize(load_mesh(folder / "spot_triangulated.obj", folder / "spot_texture.png")).to("cuda")
+    cameras = random_views(8, torch.Generator().manual_seed(0), device="cuda")
+    render(mesh, cameras, 512)  # warm-up
+    torch.cuda.reset_peak_memory_stats()
+    seconds = synchronized_seconds(lambda: render(mesh, cameras, 512), repeats=20)
+    peak = torch.cuda.max_memory_allocated() / 2**30
+    print(f"| render Spot 512x512, batch of 8 views | {1000 * seconds:.2f} ms (target <= 5) "
+          f"| {peak:.2f} GiB |")
+
+
+def mesh_check() -> None:
+    from nst3d.io import load_image
+    from nst3d.stylize_mesh import stylize_mesh
+
+    folder = SHARED / "meshes" / "spot"
+    style = load_image(SHARED / "styles" / "starry_night.jpg")
+    torch.cuda.reset_peak_memory_stats()
+    start = time.perf_counter()
+    result = stylize_mesh(folder / "spot_triangulated.obj", [style], texture=folder / "spot_texture.png",
+                          texture_size=1024, views_per_step=8, render_size=512, steps=500, device="cuda",
+                          progress=False)
+    torch.cuda.synchronize()
+    seconds = time.perf_counter() - start
+    peak = torch.cuda.max_memory_allocated() / 2**30
+    ratio = result.record["heldout_style_distance"]["ratio"]
+    print(f"| mesh Spot 1024² texture, 8x512² views, 500 steps (no export) | {seconds:.1f} s (target <= 20) "
+          f"| {peak:.2f} GiB | held-out ratio {ratio:.3f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--only", choices=["image", "render", "mesh"])
@@ -51,7 +85,7 @@ def main() -> None:
         raise SystemExit("no CUDA device: this script checks the GPU targets")
     print(f"device: {torch.cuda.get_device_name()}, torch {torch.__version__}\n")
     print("| check | time | peak GPU memory |\n|---|---|---|")
-    checks = {"image": image_check}
+    checks = {"image": image_check, "render": render_check, "mesh": mesh_check}
     for name, check in checks.items():
         if args.only in (None, name):
             check()

@@ -7,3 +7,8 @@ import os
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 __version__ = "0.1.0"
+
+from nst3d.image import reconstruct, stylize, synthesize_texture, transfer  # noqa: E402
+from nst3d.stylize_mesh import stylize_mesh, write_mesh_outputs  # noqa: E402
+
+__all__ = ["reconstruct", "stylize", "stylize_mesh", "synthesize_texture", "transfer", "write_mesh_outputs"]

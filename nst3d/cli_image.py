@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import typer
@@ -58,12 +59,13 @@ def parse_floats(text: str | None, what: str) -> list[float] | None:
     return values
 
 
-def run_and_write(output: Path, gif: Path | None, save_every: int, inputs: dict, **kwargs) -> None:
-    """Check outputs first, run stylize(), then write image, GIF and JSON record (also after Ctrl-C)."""
+def run_and_write(job: Callable[..., img.StylizeResult], output: Path, gif: Path | None, save_every: int,
+                  inputs: dict, **kwargs) -> None:
+    """Check outputs first, run the job, then write image, GIF and JSON record (also after Ctrl-C)."""
     output = check_output_path(output, IMAGE_SUFFIXES)
     if gif is not None:
         check_output_path(gif, [".gif"])
-    result = img.stylize(save_every=save_every, snapshot=lambda x: save_image(x, output), **kwargs)
+    result = job(save_every=save_every, snapshot=lambda x: save_image(x, output), **kwargs)
     save_image(result.image, output)
     written = [str(output)]
     if gif is not None:
@@ -119,12 +121,13 @@ def image_command(
     output = output or Path(f"{content.stem}_{styles[0].stem}.png")
     content_image = load_image(content, "content image")
     style_images = [load_image(s, "style image") for s in styles]
-    run_and_write(output, gif, save_every, {"content": str(content), "styles": [str(s) for s in styles]},
+    run_and_write(img.transfer, output, gif, save_every,
+                  {"content": str(content), "styles": [str(s) for s in styles]},
                   content=content_image, styles=style_images, init=init, content_weight=content_weight,
                   style_weight=style_weight, tv_weight=tv_weight,
                   style_blend=parse_floats(style_blend, "--style-blend"), content_layers=content_layers,
                   style_layers=style_layers, size=size, style_scale=style_scale, steps=steps,
-                  scales=scales, optimizer=optimizer, lr=lr, color_preserve=preserve_colors, seed=seed,
+                  scales=scales, optimizer=optimizer, lr=lr, preserve_colors=preserve_colors, seed=seed,
                   device=device, backbone=backbone, weights=weights, gif_every=gif_every if gif else 0,
                   progress=not quiet)
 
@@ -153,9 +156,9 @@ def reconstruct_command(
 ) -> None:
     """Content reconstruction: optimize white noise until its features at LAYERS match the image's."""
     output = output or Path(f"{content.stem}_reconstruct_{layers.replace(',', '+').replace(':', '')}.png")
-    run_and_write(output, gif, save_every, {"content": str(content)},
-                  content=load_image(content, "content image"), content_layers=layers,
-                  style_weight=0.0, init="noise", size=size, steps=steps, scales=scales,
+    run_and_write(img.reconstruct, output, gif, save_every, {"content": str(content)},
+                  content=load_image(content, "content image"), layers=layers, size=size, steps=steps,
+                  scales=scales,
                   optimizer=optimizer, lr=lr, seed=seed, device=device, backbone=backbone, weights=weights,
                   gif_every=gif_every if gif else 0, progress=not quiet)
 
@@ -185,10 +188,9 @@ def texture_command(
 ) -> None:
     """Texture synthesis: optimize white noise until its Gram matrices match the style's."""
     output = output or Path(f"{styles[0].stem}_texture.png")
-    run_and_write(output, gif, save_every, {"styles": [str(s) for s in styles]},
-                  styles=[load_image(s, "style image") for s in styles], style_layers=layers,
-                  content_weight=0.0, style_weight=1.0, tv_weight=tv_weight,
+    run_and_write(img.synthesize_texture, output, gif, save_every, {"styles": [str(s) for s in styles]},
+                  styles=[load_image(s, "style image") for s in styles], layers=layers, tv_weight=tv_weight,
                   style_blend=parse_floats(style_blend, "--style-blend"), style_scale=style_scale,
-                  init="noise", size=size, steps=steps, scales=scales, optimizer=optimizer, lr=lr,
+                  size=size, steps=steps, scales=scales, optimizer=optimizer, lr=lr,
                   seed=seed, device=device, backbone=backbone, weights=weights,
                   gif_every=gif_every if gif else 0, progress=not quiet)

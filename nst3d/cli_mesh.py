@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-import time
 from pathlib import Path
 
 import typer
@@ -23,34 +22,8 @@ from nst3d.cli_image import (
     WEIGHTS,
     parse_floats,
 )
-from nst3d.io import check_output_dir, load_image, save_gif, staged_directory
-from nst3d.mesh import export_glb, export_obj, normalize
-from nst3d.records import write_record
-from nst3d.stylize_mesh import MeshResult, stylize_mesh
-from nst3d.turntable import turntable_frames
-
-TURNTABLE_FRAMES = 36
-TURNTABLE_SIZE = 384
-
-
-def write_mesh_outputs(result: MeshResult, outdir: Path, force: bool, inputs: dict) -> Path:
-    """OUTDIR gets mesh.obj + mesh.mtl + texture.png, mesh.glb, turntable.gif, progress.gif, run.json."""
-    started = time.perf_counter()
-    with staged_directory(outdir, force) as stage:
-        export_obj(result.mesh, result.texture, stage / "mesh.obj", mtl_name="mesh.mtl",
-                   texture_name="texture.png")
-        export_glb(result.mesh, result.texture, stage / "mesh.glb")
-        frames = turntable_frames(normalize(result.mesh), frames=TURNTABLE_FRAMES, size=TURNTABLE_SIZE,
-                                  lit=True, texture=result.texture[None])
-        save_gif(frames, stage / "turntable.gif", fps=12, final_hold=0)
-        if result.frames:
-            save_gif(result.frames, stage / "progress.gif", fps=8)
-        timings = {**result.record["timings"], "export_seconds": time.perf_counter() - started}
-        timings["end_to_end_seconds"] = timings["total_seconds"] + timings["export_seconds"]
-        record = {"command": "mesh", "argv": sys.argv[1:], "inputs": inputs,
-                  **result.record, "timings": timings}
-        write_record(record, stage / "run.json")
-    return outdir
+from nst3d.io import check_output_dir, load_image
+from nst3d.stylize_mesh import stylize_mesh, write_mesh_outputs
 
 
 @app.command("mesh")
@@ -113,13 +86,13 @@ def mesh_command(
                           distance=distance, fov=fov, style_weight=style_weight,
                           content_weight=content_weight, tv_weight=tv_weight,
                           style_blend=parse_floats(style_blend, "--style-blend"), style_scale=style_scale,
-                          color_preserve=preserve_colors, init=init, lr=lr, seed=seed, device=device,
+                          preserve_colors=preserve_colors, init=init, lr=lr, seed=seed, device=device,
                           backbone=backbone, weights=weights, style_layers=style_layers,
                           content_layers=content_layers, gif_every=gif_every, supersample=supersample,
                           mipmap=mipmap, levels=levels, progress=not quiet)
     inputs = {"mesh": str(mesh), "texture": None if texture is None else str(texture),
               "styles": [str(s) for s in styles]}
-    write_mesh_outputs(result, outdir, force, inputs)
+    write_mesh_outputs(result, outdir, force, {"argv": sys.argv[1:], **inputs})
     held = result.record["heldout_style_distance"]
     print(f"wrote {outdir}/ (mesh.obj, mesh.glb, texture.png, turntable.gif, progress.gif, run.json) in "
           f"{result.record['timings']['total_seconds']:.0f} s; held-out style distance "

@@ -69,7 +69,7 @@ def resize_long_side(image: torch.Tensor, long_side: int) -> torch.Tensor:
     return F.interpolate(image, size=size, mode="bicubic", align_corners=False, antialias=True).clamp(0, 1)
 
 
-def preserve_colors(stylized: torch.Tensor, content: torch.Tensor) -> torch.Tensor:
+def keep_content_colors(stylized: torch.Tensor, content: torch.Tensor) -> torch.Tensor:
     """Keep the stylized luminance, take the chroma from the content (YUV, BT.601)."""
     to_yuv = torch.tensor([[0.299, 0.587, 0.114], [-0.14713, -0.28886, 0.436], [0.615, -0.51499, -0.10001]],
                           device=stylized.device)
@@ -151,7 +151,7 @@ def stylize(content: torch.Tensor | None = None, styles: Sequence[torch.Tensor] 
             content_weight: float = 1.0, style_weight: float = 10.0, tv_weight: float = 0.0,
             style_blend: Sequence[float] | None = None, size: int = 384, style_scale: float = 1.0,
             steps: int = 80, optimizer: str = "lbfgs", lr: float | None = None, init: str = "content",
-            scales: int = 2, color_preserve: bool = False, seed: int = 0, device: str = "auto",
+            scales: int = 2, preserve_colors: bool = False, seed: int = 0, device: str = "auto",
             backbone: str = "auto", weights: str | None = None, gif_every: int = 0,
             save_every: int = 0, snapshot: Callable[[torch.Tensor], None] | None = None,
             progress: bool = True) -> StylizeResult:
@@ -164,7 +164,7 @@ def stylize(content: torch.Tensor | None = None, styles: Sequence[torch.Tensor] 
     params = dict(content_layers=content_layers, style_layers=style_layers, content_weight=content_weight,
                   style_weight=style_weight, tv_weight=tv_weight, style_blend=style_blend, size=size,
                   style_scale=style_scale, steps=steps, optimizer=optimizer, lr=lr, init=init,
-                  scales=scales, preserve_colors=color_preserve, seed=seed, device=device)
+                  scales=scales, preserve_colors=preserve_colors, seed=seed, device=device)
     for name in ("size", "steps", "scales"):
         check_positive(name, params[name], integer=True)
     for name in ("content_weight", "style_weight", "tv_weight"):
@@ -214,7 +214,7 @@ def stylize(content: torch.Tensor | None = None, styles: Sequence[torch.Tensor] 
 
     def finish(x: torch.Tensor) -> torch.Tensor:
         x = x.detach().clamp(0, 1)
-        return preserve_colors(x, content_s) if color_preserve and content is not None else x
+        return keep_content_colors(x, content_s) if preserve_colors and content is not None else x
 
     for index, long_side in enumerate(scale_sizes(size, scales)):
         hw = (round(long_side * min(1.0, aspect)), round(long_side * min(1.0, 1 / aspect)))
@@ -278,3 +278,22 @@ def stylize(content: torch.Tensor | None = None, styles: Sequence[torch.Tensor] 
         "interrupted": interrupted,
     }
     return StylizeResult(result_image, frames, record, interrupted)
+
+
+def transfer(content: torch.Tensor, styles: Sequence[torch.Tensor], **options) -> StylizeResult:
+    """Style transfer: `content` painted with the textures of `styles`; options as `stylize` (CLI flags)."""
+    return stylize(content, styles, **options)
+
+
+def reconstruct(content: torch.Tensor, layers: str | Sequence[str] = DEFAULT_CONTENT_LAYERS,
+                **options) -> StylizeResult:
+    """Content reconstruction: white noise optimized until its features at `layers` match `content`."""
+    return stylize(content, (), content_layers=layers, style_weight=0.0,
+                   **{"init": "noise", "scales": 1, **options})
+
+
+def synthesize_texture(styles: Sequence[torch.Tensor], layers: str | Sequence[str] = DEFAULT_STYLE_LAYERS,
+                       **options) -> StylizeResult:
+    """Texture synthesis: white noise optimized until its Gram matrices match those of `styles`."""
+    return stylize(None, styles, style_layers=layers, content_weight=0.0,
+                   **{"style_weight": 1.0, "init": "noise", "scales": 1, **options})

@@ -26,23 +26,27 @@ from nst3d.image import (
     DEFAULT_CONTENT_LAYERS,
     DEFAULT_STYLE_LAYERS,
     check_positive,
+    keep_content_colors,
     parse_weighted_layers,
-    preserve_colors,
     resize_long_side,
 )
-from nst3d.io import to_uint8
-from nst3d.mesh import Mesh, ensure_uvs, load_mesh, normalize, uv_coverage_mask
+from nst3d.io import save_gif, staged_directory, to_uint8
+from nst3d.mesh import Mesh, ensure_uvs, export_glb, export_obj, load_mesh, normalize, uv_coverage_mask
 from nst3d.mesh.uvraster import nearest_covered
 from nst3d.optimize import optimize
+from nst3d.records import write_record
 from nst3d.render.camera import Cameras, orbit_cameras, random_views
 from nst3d.render.shade import interpolate, rasterize_mesh, sample_texture, uv_derivatives
 from nst3d.runtime import notice, resolve_device, seed_everything
 from nst3d.seams import sample_points, seam_points
 from nst3d.texture_param import PyramidTexture
+from nst3d.turntable import turntable_frames
 
 MESH_INITS = ("auto", "original", "gray", "noise")
 HELDOUT_VIEWS = 8
 MAX_TEXTURE_SIZE = 8192
+TURNTABLE_FRAMES = 36
+TURNTABLE_SIZE = 384
 
 
 @dataclass
@@ -135,7 +139,7 @@ def stylize_mesh(mesh: str | Path | Mesh, styles: Sequence[torch.Tensor], *,
                  style_weight: float = 10.0, content_weight: float = 1.0, tv_weight: float = 0.0,
                  seam_weight: float = 10.0,
                  style_blend: Sequence[float] | None = None, style_scale: float = 1.0,
-                 color_preserve: bool = False, init: str = "auto", lr: float = 0.05, seed: int = 0,
+                 preserve_colors: bool = False, init: str = "auto", lr: float = 0.05, seed: int = 0,
                  device: str = "auto", backbone: str = "auto", weights: str | None = None,
                  style_layers: str | Sequence[str] = DEFAULT_STYLE_LAYERS,
                  content_layers: str | Sequence[str] = DEFAULT_CONTENT_LAYERS, gif_every: int = 10,
@@ -184,7 +188,7 @@ def stylize_mesh(mesh: str | Path | Mesh, styles: Sequence[torch.Tensor], *,
     if init == "original" and original is None:
         raise Nst3dError("--init original needs a textured mesh (this one has no texture); use gray or noise")
     use_content = original is not None and content_weight > 0
-    if color_preserve and original is None:
+    if preserve_colors and original is None:
         notice("--preserve-colors has no effect: the mesh has no texture whose colors could be kept")
     view_mesh = normalize(source).to(dev)
 
@@ -300,8 +304,8 @@ def stylize_mesh(mesh: str | Path | Mesh, styles: Sequence[torch.Tensor], *,
     timer["optimizer"] = run.seconds - run.eval_seconds - run.callback_seconds
     with torch.no_grad():
         final = current_texture().detach()
-        if color_preserve and original_tex is not None:
-            final = preserve_colors(final, original_tex)
+        if preserve_colors and original_tex is not None:
+            final = keep_content_colors(final, original_tex)
     t0 = time.perf_counter()
     heldout_final = evaluate(heldout, final)
     timer["evaluation"] += time.perf_counter() - t0
@@ -327,3 +331,23 @@ def stylize_mesh(mesh: str | Path | Mesh, styles: Sequence[torch.Tensor], *,
         "interrupted": run.interrupted,
     }
     return MeshResult(final[0].cpu(), source, frames, record, run.interrupted)
+
+
+def write_mesh_outputs(result: MeshResult, outdir: str | Path, force: bool = False,
+                       inputs: dict | None = None) -> Path:
+    """OUTDIR gets mesh.obj + mesh.mtl + texture.png, mesh.glb, turntable.gif, progress.gif, run.json."""
+    started = time.perf_counter()
+    with staged_directory(outdir, force) as stage:
+        export_obj(result.mesh, result.texture, stage / "mesh.obj", mtl_name="mesh.mtl",
+                   texture_name="texture.png")
+        export_glb(result.mesh, result.texture, stage / "mesh.glb")
+        frames = turntable_frames(normalize(result.mesh), frames=TURNTABLE_FRAMES, size=TURNTABLE_SIZE,
+                                  lit=True, texture=result.texture[None])
+        save_gif(frames, stage / "turntable.gif", fps=12, final_hold=0)
+        if result.frames:
+            save_gif(result.frames, stage / "progress.gif", fps=8)
+        timings = {**result.record["timings"], "export_seconds": time.perf_counter() - started}
+        timings["end_to_end_seconds"] = timings["total_seconds"] + timings["export_seconds"]
+        record = {"inputs": inputs or {}, **result.record, "timings": timings}
+        write_record(record, stage / "run.json")
+    return Path(outdir)

@@ -53,7 +53,7 @@ def test_multiscale_runs_each_scale_and_adam_works():
 def test_preserve_colors_keeps_content_chroma():
     gray = torch.full((1, 3, 8, 8), 0.5)
     colored = torch.tensor([0.6, 0.4, 0.4]).view(1, 3, 1, 1).expand(1, 3, 8, 8)
-    out = img.preserve_colors(gray, colored)
+    out = img.keep_content_colors(gray, colored)
     # luminance stays that of the gray image, hue follows the red content
     y = (out * torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)).sum(1)
     assert torch.allclose(y, torch.full_like(y, 0.5), atol=1e-4)

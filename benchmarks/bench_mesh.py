@@ -1,0 +1,125 @@
+"""3D benchmark: `nst3d mesh` end to end on Spot, and the measurements behind its default choices.
+
+    python benchmarks/bench_mesh.py                  # everything (~25 min on a 2-core CPU)
+    python benchmarks/bench_mesh.py --only ablations # parameterization / antialiasing / seam choices
+
+The end-to-end case runs the CLI at its defaults (512² texture, 2 views of 256² per step, 300 steps) and
+reports the time split from run.json. The ablations run shorter optimizations (100 steps, 256² texture,
+128² renders) that differ in one choice each, and report the held-out style distance (fixed cameras never
+used during optimization; final / initial) and the seam contrast (seam / ordinary edge color jumps).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import resource
+import subprocess
+import sys
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared" / "data"
+
+
+def inputs() -> tuple[Path, Path | None, Path]:
+    """Spot (+ its texture) and Starry Night when ../shared/data exists, else the repo's torus and swirls."""
+    if SHARED.exists():
+        spot = SHARED / "meshes" / "spot"
+        style = SHARED / "styles" / "starry_night.jpg"
+        return spot / "spot_triangulated.obj", spot / "spot_texture.png", style
+    return ROOT / "meshes" / "torus.obj", None, ROOT / "styles" / "swirls.jpg"
+
+
+def end_to_end(device: str) -> dict:
+    from nst3d.io import load_image
+    from nst3d.mesh import load_mesh
+    from nst3d.seams import seam_contrast
+
+    mesh, texture, style = inputs()
+    out = ROOT / "benchmarks" / "out" / mesh.stem  # kept (ignored by git) to look at the result
+    out.parent.mkdir(parents=True, exist_ok=True)
+    command = ["nst3d", "mesh", str(mesh), str(style), "-o", str(out), "--quiet", "--force",
+               "--device", device]
+    if texture is not None:
+        command += ["--texture", str(texture)]
+    subprocess.run(command, check=True)
+    record = json.loads((out / "run.json").read_text())
+    result = load_mesh(out / "mesh.obj")
+    seams = seam_contrast(result, load_image(out / "texture.png")[0])
+    return {"timings": record["timings"], "heldout": record["heldout_style_distance"], "seams": seams,
+            "steps": len(record["history"]),
+            "peak_mib": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024}
+
+
+ABLATIONS = {
+    "default (pyramid 4 levels, mip + 2x supersampling, seam loss)": {},
+    "plain texels (levels=1), same lr": {"levels": 1},
+    "plain texels (levels=1), lr x4": {"levels": 1, "lr": 0.2},
+    "no supersampling (mip only)": {"supersample": 1},
+    "no mip-mapping (supersampling only)": {"mipmap": False},
+    "neither mip nor supersampling": {"supersample": 1, "mipmap": False},
+    "no seam loss": {"seam_weight": 0.0},
+}
+
+
+def ablation(name: str, device: str) -> dict:
+    from nst3d.io import load_image
+    from nst3d.seams import seam_contrast
+    from nst3d.stylize_mesh import stylize_mesh
+
+    mesh, texture, style = inputs()
+    result = stylize_mesh(mesh, [load_image(style)], texture=texture, steps=100, texture_size=256,
+                          render_size=128, gif_every=0, progress=False, device=device, **ABLATIONS[name])
+    return {"heldout": result.record["heldout_style_distance"]["ratio"],
+            "seams": seam_contrast(result.mesh, result.texture)["ratio"],
+            "s_per_step": result.record["timings"]["seconds_per_step"]}
+
+
+def in_subprocess(*args: str) -> dict:
+    out = subprocess.run([sys.executable, __file__, "--case", *args], check=True, capture_output=True,
+                         text=True).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    parser.add_argument("--only", choices=["end-to-end", "ablations"])
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--case", nargs="+", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.case:
+        kind, *rest = args.case
+        print(json.dumps(end_to_end(args.device) if kind == "e2e" else ablation(rest[0], args.device)))
+        return
+    mesh, _, style = inputs()
+    print(f"machine: {platform.processor() or platform.machine()}, {torch.get_num_threads()} threads, "
+          f"torch {torch.__version__}; {mesh.name} + {style.name}\n")
+    if args.only in (None, "end-to-end"):
+        r = in_subprocess("e2e", "--device", args.device)
+        t = r["timings"]
+        print("| end to end (defaults: 512² texture, 2 views of 256²/step) | value |\n|---|---|")
+        for label, value in [("steps", r["steps"]), ("setup s (load, unwrap, VGG, view bank)", t["setup"]),
+                             ("render s (texture sampling fwd+bwd)", t["render"]),
+                             ("network s (VGG fwd+bwd, losses)", t["network"]),
+                             ("optimizer s (Adam)", t["optimizer"]),
+                             ("held-out evaluation s", t["evaluation"]), ("export s", t["export_seconds"]),
+                             ("end to end s (target <= 180)", t["end_to_end_seconds"]),
+                             ("s / step", t["seconds_per_step"]), ("peak RSS MiB", r["peak_mib"]),
+                             ("held-out style distance final/initial (target <= 0.5)", r["heldout"]["ratio"]),
+                             ("seam contrast (seam / ordinary edges)", r["seams"]["ratio"])]:
+            print(f"| {label} | {value:.3g} |" if isinstance(value, float) else f"| {label} | {value} |")
+        print(flush=True)
+    if args.only in (None, "ablations"):
+        print("| choice (100 steps, 256² texture, 128² renders) | held-out style final/initial "
+              "| seam contrast | s/step |\n|---|---|---|---|")
+        for name in ABLATIONS:
+            r = in_subprocess("ablation", name, "--device", args.device)
+            print(f"| {name} | {r['heldout']:.3f} | {r['seams']:.2f} | {r['s_per_step']:.2f} |", flush=True)
+
+
+if __name__ == "__main__":
+    main()
