@@ -31,6 +31,15 @@ def main() -> None:
     except MemoryError:
         print("nst3d: error: out of memory; try smaller sizes", file=sys.stderr)
         sys.exit(3)
+    except RuntimeError as exc:  # torch reports allocation failures as RuntimeError (OutOfMemoryError)
+        if "out of memory" not in str(exc) and "allocate" not in str(exc):
+            raise
+        print("nst3d: error: out of memory; try smaller sizes (--size, --texture-size, --render-size, "
+              "--views-per-step)", file=sys.stderr)
+        sys.exit(3)
+    except OSError as exc:
+        print(f"nst3d: error: {exc.strerror or exc}: {exc.filename or ''}".rstrip(": "), file=sys.stderr)
+        sys.exit(2)
 
 
 # Commands register themselves on `app` when their modules are imported.

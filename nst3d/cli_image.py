@@ -65,6 +65,8 @@ def run_and_write(job: Callable[..., img.StylizeResult], output: Path, gif: Path
     output = check_output_path(output, IMAGE_SUFFIXES)
     if gif is not None:
         check_output_path(gif, [".gif"])
+        if kwargs["gif_every"] <= 0:
+            raise Nst3dError(f"--gif-every must be > 0 to write {gif}")
     result = job(save_every=save_every, snapshot=lambda x: save_image(x, output), **kwargs)
     save_image(result.image, output)
     written = [str(output)]

@@ -56,6 +56,8 @@ def parse_weighted_layers(spec: str | Sequence[str], arch: str) -> dict[str, flo
         weighted[feats.canonical_layer(name, arch)] = value
     if not weighted:
         raise Nst3dError("no layers given")
+    if sum(weighted.values()) <= 0:
+        raise Nst3dError(f"layer weights in {spec!r} are all zero")
     return weighted
 
 
@@ -189,6 +191,8 @@ def stylize(content: torch.Tensor | None = None, styles: Sequence[torch.Tensor] 
         check_positive("style blend weight", b, allow_zero=True)
     if styles and sum(blend) <= 0:
         raise Nst3dError("style blend weights must not all be zero")
+    if content_weight == 0 and style_weight == 0 and tv_weight == 0:
+        raise Nst3dError("all loss weights are zero: nothing to optimize")
     if size > 8192:
         raise Nst3dError(f"size {size} is too large (at most 8192)")
 
@@ -203,7 +207,7 @@ def stylize(content: torch.Tensor | None = None, styles: Sequence[torch.Tensor] 
     load_seconds = time.perf_counter() - started
 
     aspect = (content.shape[-2] / content.shape[-1]) if content is not None else 1.0
-    final_hw = (round(size * min(1.0, aspect)), round(size * min(1.0, 1 / aspect)))
+    final_hw = (max(1, round(size * min(1.0, aspect))), max(1, round(size * min(1.0, 1 / aspect))))
     gif_hw = final_hw if max(final_hw) <= GIF_MAX_SIDE else tuple(
         round(s * GIF_MAX_SIDE / max(final_hw)) for s in final_hw)
     frames: list[np.ndarray] = []
@@ -217,7 +221,7 @@ def stylize(content: torch.Tensor | None = None, styles: Sequence[torch.Tensor] 
         return keep_content_colors(x, content_s) if preserve_colors and content is not None else x
 
     for index, long_side in enumerate(scale_sizes(size, scales)):
-        hw = (round(long_side * min(1.0, aspect)), round(long_side * min(1.0, 1 / aspect)))
+        hw = (max(1, round(long_side * min(1.0, aspect))), max(1, round(long_side * min(1.0, 1 / aspect))))
         content_s = None if content is None else F.interpolate(
             content, size=hw, mode="bicubic", antialias=True, align_corners=False).clamp(0, 1).to(dev)
         styles_s = [resize_long_side(s, max(MIN_SCALE_SIDE, round(long_side * style_scale))).to(dev)
@@ -254,12 +258,18 @@ def stylize(content: torch.Tensor | None = None, styles: Sequence[torch.Tensor] 
         history += [{**h, "t": h["t"] + offset} for h in run.history]
         scale_records.append({"size": [hw[1], hw[0]], "steps": len(run.history), "seconds": run.seconds,
                               "seconds_per_step": run.seconds / max(1, len(run.history))})
-        if run.interrupted:
+        if run.interrupted or run.diverged:
             interrupted = True
             break
 
-    with torch.no_grad():
-        _, named = objective.terms(image)
+    if image.shape[-2:] != final_hw:  # interrupted at a coarse scale: still deliver the asked-for size
+        image = F.interpolate(image, size=final_hw, mode="bicubic", align_corners=False)
+        content_s = None if content is None else F.interpolate(
+            content, size=final_hw, mode="bicubic", antialias=True, align_corners=False).clamp(0, 1).to(dev)
+        named = {}
+    else:
+        with torch.no_grad():
+            _, named = objective.terms(image)
     result_image = finish(image).cpu()
     if gif_every and (not frames or interrupted or len(history) % gif_every):
         frames.append(to_uint8(F.interpolate(result_image, size=gif_hw, mode="bilinear", antialias=True,

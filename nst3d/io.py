@@ -97,6 +97,8 @@ def load_image(path: str | os.PathLike, what: str = "image") -> torch.Tensor:
         raise Nst3dError(f"{what} {path}: permission denied") from exc
     except UnidentifiedImageError as exc:
         raise Nst3dError(f"{what} {path}: not an image file Pillow can read") from exc
+    except Image.DecompressionBombError as exc:
+        raise Nst3dError(f"{what} {path}: too many pixels to read safely ({exc})") from None
     except (OSError, SyntaxError, ValueError) as exc:
         raise Nst3dError(f"{what} {path}: corrupt or truncated image ({exc})") from exc
     if min(rgb.size) < MIN_IMAGE_SIDE:
@@ -153,6 +155,14 @@ def save_gif(frames: Sequence[np.ndarray], path: str | os.PathLike, fps: float =
     return path
 
 
+def _existing_ancestor(path: Path) -> Path:
+    """The nearest folder above `path` that exists (where a missing output folder would be created)."""
+    parent = path.absolute().parent
+    while not parent.exists():
+        parent = parent.parent
+    return parent
+
+
 def check_output_dir(path: str | os.PathLike, force: bool) -> Path:
     """Fail early if OUTDIR cannot be created, or exists with files and `force` is off."""
     path = Path(path)
@@ -160,7 +170,7 @@ def check_output_dir(path: str | os.PathLike, force: bool) -> Path:
         raise Nst3dError(f"{path}: exists and is not a folder")
     if path.is_dir() and any(path.iterdir()) and not force:
         raise Nst3dError(f"{path}: folder exists and is not empty; use --force to overwrite its outputs")
-    check_output_path(path.parent / f"{path.name}.probe")
+    check_output_path(_existing_ancestor(path) / f"{path.name}.probe")
     return path
 
 
@@ -171,10 +181,11 @@ def staged_directory(path: str | os.PathLike, force: bool = False) -> Iterator[P
     On failure (or Ctrl-C) the temporary folder is removed and `path` is left exactly as it was.
     """
     path = check_output_dir(path, force)
-    stage = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+    stage = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=_existing_ancestor(path)))
     try:
         yield stage
         if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
             stage.chmod(0o755)
             os.replace(stage, path)
             return

@@ -29,7 +29,8 @@ class OptimizeResult:
     params: list[torch.Tensor]                      # best (or last) values, detached
     history: list[dict[str, float]] = field(default_factory=list)  # terms per step: 'loss', ..., 't'
 
-    interrupted: bool = False                       # stopped by Ctrl-C (or a non-finite loss)
+    interrupted: bool = False                       # stopped by Ctrl-C
+    diverged: bool = False                          # stopped by a non-finite loss (params: last finite)
     seconds: float = 0.0                            # wall time of the whole loop
     eval_seconds: float = 0.0                       # of which objective + backward
     callback_seconds: float = 0.0                   # of which project() + callback()
@@ -80,11 +81,16 @@ def optimize(params: list[torch.Tensor], objective: Objective, steps: int, optim
                leave=True)
     try:
         for step in range(1, steps + 1):
+            before = None if keep_best else [p.detach().clone() for p in params]
             opt.step(closure)
             if not math.isfinite(last_terms["loss"]):
-                notice(f"the loss became {last_terms['loss']} at step {step}; stopping with the best result "
-                       f"so far (try a lower --lr)")
-                result.interrupted = True
+                notice(f"the loss became {last_terms['loss']} at step {step}; stopping with the last finite "
+                       f"result (try a lower --lr)")
+                if before is not None:
+                    with torch.no_grad():
+                        for p, b in zip(params, before, strict=True):
+                            p.copy_(b)
+                result.diverged = True
                 break
             result.history.append({**last_terms, "t": time.perf_counter() - start})
             begin = time.perf_counter()

@@ -27,6 +27,9 @@ def resolve_device(name: str = "auto") -> torch.device:
 
 def seed_everything(seed: int) -> torch.Generator:
     """Seed Python, NumPy and torch; return a CPU generator for the pipeline's own random draws."""
+    if not 0 <= seed < 2**63:
+        raise Nst3dError(f"--seed must be between 0 and 2**63 - 1, got {seed}")
+    torch.backends.cudnn.deterministic = True  # same seed, same device: same result
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)

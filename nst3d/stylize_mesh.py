@@ -53,7 +53,6 @@ TURNTABLE_SIZE = 384
 class ViewBank:
     """Cached rasterization of fixed views: what the texture sampler needs, per view."""
 
-    cameras: Cameras
     uv: torch.Tensor       # (N, h, w, 2) at supersampled resolution
     uv_da: torch.Tensor    # (N, h, w, 2, 2) screen-space UV derivatives (mip level selection)
     mask: torch.Tensor     # (N, 1, h, w) float, 1 on the mesh
@@ -85,7 +84,7 @@ def build_view_bank(mesh: Mesh, cameras: Cameras, size: int, supersample: int, c
         uv_das.append(uv_derivatives(mesh.uvs, mesh.face_uvs, frags))
         masks.append((frags.face_id >= 0)[:, None].float())
         seen[frags.face_id[frags.face_id >= 0].unique()] = True
-    return ViewBank(cameras, torch.cat(uvs), torch.cat(uv_das), torch.cat(masks), seen)
+    return ViewBank(torch.cat(uvs), torch.cat(uv_das), torch.cat(masks), seen)
 
 
 def shade_views(texture: torch.Tensor, bank: ViewBank, index: torch.Tensor, background: torch.Tensor,
@@ -112,12 +111,16 @@ def island_fill_index(mesh: Mesh, size: int) -> torch.Tensor:
     Rendering through this gather means lookups at island borders, and coarse mip levels, never read
     texels outside the islands: no dark fringes or color bleeding at seams.
     """
-    _, rows, cols = nearest_covered(uv_coverage_mask(mesh, (size, size)).cpu())
+    coverage = uv_coverage_mask(mesh, (size, size)).cpu()
+    if not coverage.any():
+        raise Nst3dError("the mesh's UVs cover no texel of [0, 1]^2 (tiled or out-of-range UVs are not "
+                         "supported); remove them from the file to get a fresh atlas")
+    _, rows, cols = nearest_covered(coverage)
     return (rows * size + cols).flatten().to(mesh.vertices.device)
 
 
 def heldout_cameras(distance: float, fov: float, device: torch.device) -> Cameras:
-    """Fixed evaluation views, never drawn during optimization: between the bank's typical azimuths."""
+    """Fixed evaluation views at two elevations around the mesh, not among the (random) training views."""
     azimuth = torch.arange(HELDOUT_VIEWS, dtype=torch.float32) * (360.0 / HELDOUT_VIEWS) + 22.5
     elevation = torch.tensor([5.0, 30.0]).repeat(HELDOUT_VIEWS // 2)
     return orbit_cameras(distance, elevation, azimuth, fov, device=device)
@@ -127,6 +130,8 @@ def prepare_mesh(mesh: str | Path | Mesh, texture: str | Path | None = None) -> 
     """Load (if a path) and make sure the mesh has UVs; coordinates stay as the user gave them."""
     if not isinstance(mesh, Mesh):
         mesh = load_mesh(mesh, texture)
+    elif texture is not None:
+        raise Nst3dError("give a texture path only with a mesh path; set Mesh.texture instead")
     if mesh.num_faces == 0:
         raise Nst3dError("the mesh has no faces")
     return ensure_uvs(mesh)
@@ -164,8 +169,8 @@ def stylize_mesh(mesh: str | Path | Mesh, styles: Sequence[torch.Tensor], *,
         raise Nst3dError(f"texture size {texture_size} is too large (at most {MAX_TEXTURE_SIZE})")
     if render_size > 4096 or render_size < 32:
         raise Nst3dError(f"render size {render_size} must be between 32 and 4096")
-    if not fov < 170:
-        raise Nst3dError(f"fov {fov} must be below 170 degrees")
+    if not 10 <= fov <= 150:
+        raise Nst3dError(f"fov {fov} must be between 10 and 150 degrees (it is jittered by +-5)")
     if not (-90 <= elevation[0] <= elevation[1] <= 90):
         raise Nst3dError(f"elevation range {elevation} must be MIN <= MAX within -90..90 degrees")
     if init not in MESH_INITS:
@@ -287,16 +292,19 @@ def stylize_mesh(mesh: str | Path | Mesh, styles: Sequence[torch.Tensor], *,
         timer["_fwd_end"] = t_network
         return total, terms
 
-    frames: list[np.ndarray] = []
+    def front_frame(texture: torch.Tensor) -> np.ndarray:
+        with torch.no_grad():
+            rgb, _ = shade_views(texture, front, torch.zeros(1, dtype=torch.long, device=dev), background,
+                                 supersample)
+        return to_uint8(rgb)
+
+    frames = [front_frame(current_texture())] if gif_every else []
 
     def on_step(step: int) -> None:
         # backward ran between the end of objective() and now: network part until the hook on rgb fired
         timer["network"] += timer["_hook"] - timer["_fwd_end"]
-        if gif_every and (step % gif_every == 0 or step == 1):
-            with torch.no_grad():
-                rgb, _ = shade_views(current_texture(), front, torch.zeros(1, dtype=torch.long, device=dev),
-                                     background, supersample)
-            frames.append(to_uint8(rgb))
+        if gif_every and step % gif_every == 0 and step < steps:
+            frames.append(front_frame(current_texture()))
 
     run = optimize(list(param.parameters()), objective, steps, optimizer="adam", lr=lr, callback=on_step,
                    keep_best=False, description="stylizing texture", progress=progress)
@@ -310,10 +318,7 @@ def stylize_mesh(mesh: str | Path | Mesh, styles: Sequence[torch.Tensor], *,
     heldout_final = evaluate(heldout, final)
     timer["evaluation"] += time.perf_counter() - t0
     if gif_every:
-        with torch.no_grad():
-            rgb, _ = shade_views(final, front, torch.zeros(1, dtype=torch.long, device=dev), background,
-                                 supersample)
-        frames.append(to_uint8(rgb))
+        frames.append(front_frame(final))
 
     record = {
         "parameters": {k: (list(v) if isinstance(v, tuple) else v) for k, v in params.items()},
@@ -330,6 +335,8 @@ def stylize_mesh(mesh: str | Path | Mesh, styles: Sequence[torch.Tensor], *,
         "history": [{k: round(v, 6) for k, v in h.items()} for h in run.history],
         "interrupted": run.interrupted,
     }
+    if run.diverged:
+        notice("the optimization diverged; the exported texture is the last finite one (try a lower --lr)")
     return MeshResult(final[0].cpu(), source, frames, record, run.interrupted)
 
 

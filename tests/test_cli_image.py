@@ -66,7 +66,7 @@ def test_bad_content_files(monkeypatch, capsys, tmp_path, content_png, style_png
     (["--style-layers", "relu1_1,relu9_1"], "unknown layer 'relu9_1'"),
     (["--content-layers", "conv_99"], "unknown layer 'conv_99'"),
     (["--style-blend", "1,2"], "style-blend has 2 weights"), (["--init", "zeros"], "unknown init"),
-    (["--device", "tpu"], "unknown device"), (["--gif-every", "-1"], "gif_every"),
+    (["--device", "tpu"], "unknown device"), (["--gif-every", "0"], "--gif-every must be > 0"),
 ])
 def test_bad_parameters(monkeypatch, capsys, tmp_path, content_png, style_png, extra, message):
     out = tmp_path / "out.png"

@@ -82,7 +82,8 @@ def test_cli_writes_every_output(monkeypatch, capsys, tmp_path, style_png):
     (["--texture-size", "0"], "texture_size must be"), (["--texture-size", "100000"], "too large"),
     (["--render-size", "8"], "render size"), (["--steps", "-1"], "steps must be"),
     (["--init", "original"], "needs a textured mesh"), (["--style-layers", "relu0_1"], "unknown layer"),
-    (["--elevation", "50", "10"], "elevation range"),
+    (["--elevation", "50", "10"], "elevation range"), (["--fov", "3"], "fov 3.0 must be"),
+    (["--style-layers", "relu1_1:0"], "all zero"), (["--seed", "-1"], "--seed must be"),
 ])
 def test_bad_parameters_leave_outdir_untouched(monkeypatch, capsys, tmp_path, style_png, extra, message):
     mesh_path = tmp_path / "m.obj"
@@ -138,3 +139,31 @@ def test_spot_from_shared_data():
     result = stylize_mesh(mesh, [STYLE], **{**TINY, "steps": 3, "texture_size": 128})
     assert result.texture.shape == (3, 128, 128) and result.record["mesh"]["faces"] == 5856
     Image.fromarray((result.texture.permute(1, 2, 0).numpy() * 255).astype(np.uint8))
+
+
+def test_cli_force_overwrites_and_creates_missing_parents(monkeypatch, capsys, tmp_path, style_png):
+    mesh_path = tmp_path / "m.obj"
+    trimesh.creation.icosphere(1).export(mesh_path)
+    out = tmp_path / "new" / "nested" / "out"
+    args = ["mesh", mesh_path, style_png, "-o", out, "--steps", 1, "--texture-size", 32, "--render-size", 64,
+            "--gif-every", 0, "--quiet"]
+    assert run_cli(monkeypatch, capsys, *args)[0] == 0
+    first = (out / "texture.png").read_bytes()
+    assert not (out / "progress.gif").exists()
+    code, _, err = run_cli(monkeypatch, capsys, *args, "--force", "--seed", 9, "--init", "noise")
+    assert code == 0, err
+    assert (out / "texture.png").read_bytes() != first
+    assert json.loads((out / "run.json").read_text())["parameters"]["seed"] == 9
+
+
+def test_cli_bad_texture_and_nan_vertices(monkeypatch, capsys, tmp_path, style_png):
+    (tmp_path / "tex.png").write_text("not a png")
+    (tmp_path / "quad.obj").write_text("v 0 0 0\nv 1 0 0\nv 1 1 0\nv 0 1 0\nvt 0 0\nvt 1 0\nvt 1 1\nvt 0 1\n"
+                                       "f 1/1 2/2 3/3 4/4\n")
+    (tmp_path / "nan.obj").write_text("v 0 0 0\nv 1 0 nan\nv 0 1 0\nf 1 2 3\n")
+    for args, message in [(("quad.obj", "--texture", "tex.png"), "tex.png"), (("nan.obj",), "NaN")]:
+        mesh, *rest = args
+        code, _, err = run_cli(monkeypatch, capsys, "mesh", tmp_path / mesh, style_png, "-o", tmp_path / "o",
+                               *[tmp_path / r if r.endswith(".png") else r for r in rest])
+        assert code == 2 and message in err and "Traceback" not in err, err
+    assert not (tmp_path / "o").exists()

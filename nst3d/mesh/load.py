@@ -160,6 +160,13 @@ def _is_placeholder(image: object) -> bool:
 
 def _obj_materials(path: Path) -> dict[str, tuple[np.ndarray | None, Path | None]]:
     """Material name -> (Kd colour, map_Kd path) from the OBJ's first mtllib, as trimesh reads it."""
+    try:
+        return _read_obj_materials(path)
+    except (OSError, ValueError, IndexError) as exc:
+        raise Nst3dError(f"mesh {path}: cannot read its materials ({exc})") from None
+
+
+def _read_obj_materials(path: Path) -> dict[str, tuple[np.ndarray | None, Path | None]]:
     with open(path, encoding="utf-8", errors="replace") as handle:
         library = next((line.split(None, 1)[1].strip() for line in handle
                         if line.startswith("mtllib") and len(line.split(None, 1)) == 2), None)
