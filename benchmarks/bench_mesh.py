@@ -62,6 +62,7 @@ ABLATIONS = {
     "no supersampling (mip only)": {"supersample": 1},
     "no mip-mapping (supersampling only)": {"mipmap": False},
     "neither mip nor supersampling": {"supersample": 1, "mipmap": False},
+    "seam loss weight 10 instead of 1000": {"seam_weight": 10.0},
     "no seam loss": {"seam_weight": 0.0},
 }
 

@@ -50,6 +50,8 @@ def mesh_command(
     content_weight: float = typer.Option(1.0, "--content-weight", help="Weight of keeping the mesh's "
                                          "own texture (content loss on renders); ignored without one."),
     tv_weight: float = TV_WEIGHT,
+    seam_weight: float = typer.Option(1000.0, "--seam-weight", help="Weight of keeping colors equal on "
+                                      "both sides of UV seams (0: off)."),
     style_blend: str = STYLE_BLEND,
     style_scale: float = STYLE_SCALE,
     preserve_colors: bool = typer.Option(False, "--preserve-colors", help="Keep the original texture's "
@@ -84,7 +86,7 @@ def mesh_command(
     result = stylize_mesh(mesh, style_images, texture=texture, steps=steps, texture_size=texture_size,
                           render_size=render_size, views_per_step=views_per_step, elevation=elevation,
                           distance=distance, fov=fov, style_weight=style_weight,
-                          content_weight=content_weight, tv_weight=tv_weight,
+                          content_weight=content_weight, tv_weight=tv_weight, seam_weight=seam_weight,
                           style_blend=parse_floats(style_blend, "--style-blend"), style_scale=style_scale,
                           preserve_colors=preserve_colors, init=init, lr=lr, seed=seed, device=device,
                           backbone=backbone, weights=weights, style_layers=style_layers,
