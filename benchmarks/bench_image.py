@@ -43,6 +43,8 @@ def step_case(size: int, device: str, steps: int) -> dict:
     from nst3d.io import load_image
 
     content, style = (load_image(p) for p in inputs())
+    side = min(content.shape[-2:])
+    content = content[..., :side, :side]  # square, so the step works on size x size pixels
     result = stylize(content, [style], size=size, steps=steps, scales=1, progress=False, device=device)
     history = result.record["history"]
     per_step = (history[-1]["t"] - history[1]["t"]) / (len(history) - 2)  # skip the warm-up step

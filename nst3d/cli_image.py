@@ -160,9 +160,8 @@ def reconstruct_command(
     output = output or Path(f"{content.stem}_reconstruct_{layers.replace(',', '+').replace(':', '')}.png")
     run_and_write(img.reconstruct, output, gif, save_every, {"content": str(content)},
                   content=load_image(content, "content image"), layers=layers, size=size, steps=steps,
-                  scales=scales,
-                  optimizer=optimizer, lr=lr, seed=seed, device=device, backbone=backbone, weights=weights,
-                  gif_every=gif_every if gif else 0, progress=not quiet)
+                  scales=scales, optimizer=optimizer, lr=lr, seed=seed, device=device, backbone=backbone,
+                  weights=weights, gif_every=gif_every if gif else 0, progress=not quiet)
 
 
 @app.command("texture")
