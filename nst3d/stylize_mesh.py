@@ -44,6 +44,7 @@ from nst3d.turntable import turntable_frames
 
 MESH_INITS = ("auto", "original", "gray", "noise")
 HELDOUT_VIEWS = 8
+EVAL_SUPERSAMPLE = 2
 MAX_TEXTURE_SIZE = 8192
 TURNTABLE_FRAMES = 36
 TURNTABLE_SIZE = 384
@@ -213,13 +214,15 @@ def stylize_mesh(mesh: str | Path | Mesh, styles: Sequence[torch.Tensor], *,
     distances = (0.9 * distance, 1.1 * distance)
     bank = build_view_bank(view_mesh, random_views(bank_size, generator, elevation, distances,
                                                    (fov - 5, fov + 5)), render_size, supersample)
-    heldout = build_view_bank(view_mesh, heldout_cameras(distance, fov, dev), render_size, supersample)
+    # Held-out views always use the reference renderer (mip-mapped, 2x supersampled), whatever the
+    # training renders use, so that antialiasing choices are judged by what a good viewer shows.
+    heldout = build_view_bank(view_mesh, heldout_cameras(distance, fov, dev), render_size, EVAL_SUPERSAMPLE)
     front = build_view_bank(view_mesh, orbit_cameras(distance, 15.0, 0.0, fov, device=dev), render_size,
                             supersample)
     if not bank.faces_seen.any():
         raise Nst3dError("the mesh is not visible from any view; check --distance and --fov")
     if not mipmap:
-        bank.uv_da = heldout.uv_da = front.uv_da = None
+        bank.uv_da = front.uv_da = None
 
     if init == "original":
         start = F.interpolate(original[None], size=(texture_size, texture_size), mode="bilinear",
@@ -253,7 +256,7 @@ def stylize_mesh(mesh: str | Path | Mesh, styles: Sequence[torch.Tensor], *,
         """Mean masked Gram style distance over views (the held-out quality measure)."""
         with torch.no_grad():
             rgb, mask = shade_views(texture, views, torch.arange(len(views), device=dev), background,
-                                    supersample)
+                                    EVAL_SUPERSAMPLE)
             per_layer = losses.style_loss(net(rgb), style_targets, style_w, mask)
         return float(sum(v.mean() for v in per_layer.values()) / sum(style_w.values()))
 
