@@ -90,6 +90,16 @@ def scale_sizes(size: int, scales: int) -> list[int]:
     return sizes
 
 
+MAX_STYLE_SCALE = 8.0  # style images larger than 8x the output only cost memory
+
+
+def check_style_scale(style_scale: float) -> None:
+    """Style images are resized to output size x style_scale: positive and bounded."""
+    check_positive("style_scale", style_scale)
+    if style_scale > MAX_STYLE_SCALE:
+        raise Nst3dError(f"style_scale {style_scale} is too large (at most {MAX_STYLE_SCALE})")
+
+
 def check_positive(name: str, value: float, integer: bool = False, allow_zero: bool = False) -> None:
     ok = np.isfinite(value) and (value >= 0 if allow_zero else value > 0)
     if integer:
@@ -173,7 +183,7 @@ def stylize(content: torch.Tensor | None = None, styles: Sequence[torch.Tensor] 
         check_positive(name, params[name], allow_zero=True)
     for name, value in (("gif_every", gif_every), ("save_every", save_every)):
         check_positive(name, value, integer=True, allow_zero=True)
-    check_positive("style_scale", style_scale)
+    check_style_scale(style_scale)
     if lr is not None:
         check_positive("lr", lr)
     if optimizer not in OPTIMIZERS:

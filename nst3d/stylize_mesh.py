@@ -26,6 +26,7 @@ from nst3d.image import (
     DEFAULT_CONTENT_LAYERS,
     DEFAULT_STYLE_LAYERS,
     check_positive,
+    check_style_scale,
     keep_content_colors,
     parse_weighted_layers,
     resize_long_side,
@@ -163,8 +164,9 @@ def stylize_mesh(mesh: str | Path | Mesh, styles: Sequence[torch.Tensor], *,
         check_positive(name, params[name], integer=True)
     for name in ("style_weight", "content_weight", "tv_weight", "seam_weight"):
         check_positive(name, params[name], allow_zero=True)
-    for name in ("lr", "distance", "fov", "style_scale"):
+    for name in ("lr", "distance", "fov"):
         check_positive(name, params[name])
+    check_style_scale(style_scale)
     check_positive("gif_every", gif_every, integer=True, allow_zero=True)
     if texture_size > MAX_TEXTURE_SIZE:
         raise Nst3dError(f"texture size {texture_size} is too large (at most {MAX_TEXTURE_SIZE})")

@@ -70,7 +70,8 @@ def test_scale_sizes_halves_down_to_the_minimum():
     (dict(style_weight=float("nan")), "style_weight must be"),
     (dict(style_layers="relu9_9"), "unknown layer"),
     (dict(optimizer="sgd"), "unknown optimizer"), (dict(style_blend=[1, 2]), "style-blend has 2 weights"),
-    (dict(size=100_000), "too large"),
+    (dict(size=100_000), "too large"), (dict(style_scale=100), "style_scale 100 is too large"),
+    (dict(content_weight=0, style_weight=0), "nothing to optimize"),
 ])
 def test_bad_parameters_are_clear_errors(kwargs, message):
     with pytest.raises(Nst3dError, match=message):
