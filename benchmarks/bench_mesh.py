@@ -56,12 +56,12 @@ def end_to_end(device: str) -> dict:
 
 
 ABLATIONS = {
-    "default (pyramid 4 levels, mip + 2x supersampling, seam loss)": {},
+    "default (pyramid 4 levels, mip-mapping, seam loss)": {},
+    "2x supersampling on top of mip-mapping": {"supersample": 2},
     "plain texels (levels=1), same lr": {"levels": 1},
     "plain texels (levels=1), lr x4": {"levels": 1, "lr": 0.2},
-    "no supersampling (mip only)": {"supersample": 1},
-    "no mip-mapping (supersampling only)": {"mipmap": False},
-    "neither mip nor supersampling": {"supersample": 1, "mipmap": False},
+    "2x supersampling instead of mip-mapping": {"mipmap": False, "supersample": 2},
+    "neither mip-mapping nor supersampling": {"mipmap": False},
     "seam loss weight 10 instead of 1000": {"seam_weight": 10.0},
     "no seam loss": {"seam_weight": 0.0},
 }

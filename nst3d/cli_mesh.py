@@ -62,7 +62,7 @@ def mesh_command(
     content_layers: str = typer.Option(img.DEFAULT_CONTENT_LAYERS, "--content-layers",
                                        help="Comma-separated layers for the content loss."),
     style_layers: str = STYLE_LAYERS,
-    supersample: int = typer.Option(2, "--supersample", help="Render at this many times the size and "
+    supersample: int = typer.Option(1, "--supersample", help="Render at this many times the size and "
                                     "box-filter down (antialiasing; denser texture gradients)."),
     mipmap: bool = typer.Option(True, "--mipmap/--no-mipmap", help="Trilinear mip-mapped texture "
                                 "sampling (antialiasing for minified textures)."),

@@ -150,7 +150,7 @@ def stylize_mesh(mesh: str | Path | Mesh, styles: Sequence[torch.Tensor], *,
                  device: str = "auto", backbone: str = "auto", weights: str | None = None,
                  style_layers: str | Sequence[str] = DEFAULT_STYLE_LAYERS,
                  content_layers: str | Sequence[str] = DEFAULT_CONTENT_LAYERS, gif_every: int = 10,
-                 supersample: int = 2, mipmap: bool = True, levels: int = 4, bank_size: int = 64,
+                 supersample: int = 1, mipmap: bool = True, levels: int = 4, bank_size: int = 64,
                  progress: bool = True) -> MeshResult:
     """Stylize the UV texture of `mesh` (a path or a Mesh) with one or more style images (1, 3, H, W).
 
