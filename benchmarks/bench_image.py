@@ -9,16 +9,15 @@ each case measured in a fresh subprocess so cases do not contaminate each other.
 
 from __future__ import annotations
 
-import argparse
 import json
 import platform
 import resource
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import torch
+from harness import in_subprocess, parse_args
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "data"
@@ -77,18 +76,8 @@ def quality_case(device: str, steps: int) -> dict:
     }
 
 
-def in_subprocess(*args: str) -> dict:
-    out = subprocess.run([sys.executable, __file__, "--case", *args], check=True, capture_output=True,
-                         text=True).stdout
-    return json.loads(out.strip().splitlines()[-1])
-
-
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    parser.add_argument("--only", choices=["steps", "quality", "default"])
-    parser.add_argument("--device", default="auto")
-    parser.add_argument("--case", nargs="+", help=argparse.SUPPRESS)
-    args = parser.parse_args()
+    args = parse_args(__doc__, ["steps", "quality", "default"])
     if args.case:
         kind, *rest = args.case
         if kind == "step":
@@ -104,11 +93,11 @@ def main() -> None:
     if args.only in (None, "steps"):
         print("| size | s/step (L-BFGS, fwd+bwd) | peak memory MiB |\n|---|---|---|")
         for size in (256, 512):
-            r = in_subprocess("step", str(size), "--device", args.device)
+            r = in_subprocess(__file__, "step", str(size), "--device", args.device)
             print(f"| {size}x{size} | {r['seconds_per_step']:.3f} | {r['peak_mib']:.0f} |", flush=True)
         print()
     if args.only in (None, "quality"):
-        r = in_subprocess("quality", "--device", args.device)
+        r = in_subprocess(__file__, "quality", "--device", args.device)
         reached = r["reached_at_seconds"]
         share = r["default_seconds"] / r["baseline_seconds"]
         ratio = (f"not reached in its run ({share:.2f}x of the baseline's time)" if reached is None

@@ -11,15 +11,14 @@ used during optimization; final / initial) and the seam contrast (seam / ordinar
 
 from __future__ import annotations
 
-import argparse
 import json
 import platform
 import resource
 import subprocess
-import sys
 from pathlib import Path
 
 import torch
+from harness import in_subprocess, parse_args
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "data"
@@ -80,18 +79,8 @@ def ablation(name: str, device: str) -> dict:
             "s_per_step": result.record["timings"]["seconds_per_step"]}
 
 
-def in_subprocess(*args: str) -> dict:
-    out = subprocess.run([sys.executable, __file__, "--case", *args], check=True, capture_output=True,
-                         text=True).stdout
-    return json.loads(out.strip().splitlines()[-1])
-
-
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    parser.add_argument("--only", choices=["end-to-end", "ablations"])
-    parser.add_argument("--device", default="auto")
-    parser.add_argument("--case", nargs="+", help=argparse.SUPPRESS)
-    args = parser.parse_args()
+    args = parse_args(__doc__, ["end-to-end", "ablations"])
     if args.case:
         kind, *rest = args.case
         print(json.dumps(end_to_end(args.device) if kind == "e2e" else ablation(rest[0], args.device)))
@@ -100,7 +89,7 @@ def main() -> None:
     print(f"machine: {platform.processor() or platform.machine()}, {torch.get_num_threads()} threads, "
           f"torch {torch.__version__}; {mesh.name} + {style.name}\n")
     if args.only in (None, "end-to-end"):
-        r = in_subprocess("e2e", "--device", args.device)
+        r = in_subprocess(__file__, "e2e", "--device", args.device)
         t = r["timings"]
         print("| end to end (defaults: 512² texture, 2 views of 256²/step) | value |\n|---|---|")
         for label, value in [("steps", r["steps"]), ("setup s (load, unwrap, VGG, view bank)", t["setup"]),
@@ -118,7 +107,7 @@ def main() -> None:
         print("| choice (100 steps, 256² texture, 128² renders) | held-out style final/initial "
               "| seam contrast | s/step |\n|---|---|---|---|")
         for name in ABLATIONS:
-            r = in_subprocess("ablation", name, "--device", args.device)
+            r = in_subprocess(__file__, "ablation", name, "--device", args.device)
             print(f"| {name} | {r['heldout']:.3f} | {r['seams']:.2f} | {r['s_per_step']:.2f} |", flush=True)
 
 

@@ -167,3 +167,25 @@ def test_cli_bad_texture_and_nan_vertices(monkeypatch, capsys, tmp_path, style_p
                                *[tmp_path / r if r.endswith(".png") else r for r in rest])
         assert code == 2 and message in err and "Traceback" not in err, err
     assert not (tmp_path / "o").exists()
+
+
+def test_ctrl_c_exports_the_current_texture(tmp_path, style_png):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    trimesh.creation.icosphere(1).export(tmp_path / "m.obj")
+    out = tmp_path / "out"
+    proc = subprocess.Popen([sys.executable, "-m", "nst3d", "mesh", tmp_path / "m.obj", style_png, "-o", out,
+                             "--steps", "100000", "--texture-size", "32", "--render-size", "64",
+                             "--backbone", "vgg16-hed"], stderr=subprocess.PIPE, text=True)
+    deadline, seen = time.time() + 90, ""
+    while "step" not in seen and time.time() < deadline:  # wait until the optimization runs
+        seen += proc.stderr.read(64)
+    time.sleep(1.0)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert (out / "texture.png").exists() and (out / "mesh.glb").exists()
+    assert json.loads((out / "run.json").read_text())["interrupted"] is True
