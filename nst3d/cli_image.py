@@ -81,6 +81,9 @@ def run_and_write(job: Callable[..., img.StylizeResult], output: Path, gif: Path
     print(f"wrote {', '.join(written)} ({result.image.shape[-1]}x{result.image.shape[-2]}, "
           f"{result.record['timings']['total_seconds']:.1f} s, backbone {result.record['backbone']}; "
           f"{summary})")
+    per_layer = "  ".join(f"{k} {v:.4g}" for k, v in losses.items() if "/" in k)
+    if per_layer:
+        print(f"final losses per layer: {per_layer}")
     if result.interrupted:
         raise KeyboardInterrupt
 

@@ -21,7 +21,7 @@ def test_image_end_to_end_writes_png_gif_and_json(monkeypatch, capsys, tmp_path,
     out = tmp_path / "out.png"
     code, stdout, _ = run_cli(monkeypatch, capsys, "image", content_png, style_png, "-o", out, *TINY,
                               "--gif", tmp_path / "out.gif", "--gif-every", "1", "--seed", "3")
-    assert code == 0 and "wrote" in stdout
+    assert code == 0 and "wrote" in stdout and "style/relu3_1" in stdout
     assert Image.open(out).size == (48, 36)
     with Image.open(tmp_path / "out.gif") as gif:
         assert gif.n_frames == 3 and gif.size == (48, 36)
