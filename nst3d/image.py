@@ -100,6 +100,18 @@ def check_style_scale(style_scale: float) -> None:
         raise Nst3dError(f"style_scale {style_scale} is too large (at most {MAX_STYLE_SCALE})")
 
 
+def blend_weights(style_blend: Sequence[float] | None, count: int) -> list[float]:
+    """One weight >= 0 per style image (default: equal), not all zero."""
+    blend = list(style_blend) if style_blend else [1.0] * count
+    if len(blend) != count:
+        raise Nst3dError(f"--style-blend has {len(blend)} weights for {count} style images")
+    for b in blend:
+        check_positive("style blend weight", b, allow_zero=True)
+    if count and sum(blend) <= 0:
+        raise Nst3dError("style blend weights must not all be zero")
+    return blend
+
+
 def check_positive(name: str, value: float, integer: bool = False, allow_zero: bool = False) -> None:
     ok = np.isfinite(value) and (value >= 0 if allow_zero else value > 0)
     if integer:
@@ -194,13 +206,7 @@ def stylize(content: torch.Tensor | None = None, styles: Sequence[torch.Tensor] 
         raise Nst3dError("init 'content' needs a content image")
     if not styles and init == "style":
         raise Nst3dError("init 'style' needs a style image")
-    blend = list(style_blend) if style_blend else [1.0] * len(styles)
-    if len(blend) != len(styles):
-        raise Nst3dError(f"--style-blend has {len(blend)} weights for {len(styles)} style images")
-    for b in blend:
-        check_positive("style blend weight", b, allow_zero=True)
-    if styles and sum(blend) <= 0:
-        raise Nst3dError("style blend weights must not all be zero")
+    blend = blend_weights(style_blend, len(styles))
     if content_weight == 0 and style_weight == 0 and tv_weight == 0:
         raise Nst3dError("all loss weights are zero: nothing to optimize")
     if size > 8192:

@@ -25,6 +25,7 @@ from nst3d.errors import Nst3dError
 from nst3d.image import (
     DEFAULT_CONTENT_LAYERS,
     DEFAULT_STYLE_LAYERS,
+    blend_weights,
     check_positive,
     check_style_scale,
     keep_content_colors,
@@ -180,9 +181,7 @@ def stylize_mesh(mesh: str | Path | Mesh, styles: Sequence[torch.Tensor], *,
         raise Nst3dError(f"unknown init {init!r}; choose one of {', '.join(MESH_INITS)}")
     if not styles:
         raise Nst3dError("at least one style image is needed")
-    blend = list(style_blend) if style_blend else [1.0] * len(styles)
-    if len(blend) != len(styles) or sum(blend) <= 0 or min(blend) < 0:
-        raise Nst3dError(f"--style-blend needs {len(styles)} weights >= 0, not all zero; got {blend}")
+    blend = blend_weights(style_blend, len(styles))
 
     started = time.perf_counter()
     timer = {"render": 0.0, "network": 0.0, "optimizer": 0.0, "setup": 0.0, "evaluation": 0.0}
