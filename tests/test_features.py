@@ -61,3 +61,25 @@ def test_bad_weights_and_backbones_are_clear_errors(tmp_path):
         feats.load_backbone("auto", str(tmp_path / "missing.pth"))
     with pytest.raises(Nst3dError, match="unknown backbone"):
         feats.load_backbone("resnet")
+
+
+def test_bf16_autocast_keeps_features_and_losses_within_one_percent():
+    """The CUDA path runs VGG under bf16 autocast; the same autocast on the CPU checks its numerics."""
+    from conftest import make_content, make_style
+
+    from nst3d import losses
+
+    bone = feats.load_backbone("vgg16-hed")
+    layers = ["relu1_1", "relu3_1", "relu4_2", "relu5_1"]
+    fp32, bf16 = feats.FeatureNet(bone, layers), feats.FeatureNet(bone, layers, bf16=True)
+    image, style = (torch.from_numpy(a).permute(2, 0, 1)[None].float() / 255
+                    for a in (make_content(64, 64), make_style(64)))
+    with torch.no_grad():
+        exact, approx, target = fp32(image), bf16(image), fp32(style)
+    for name in layers:
+        assert approx[name].dtype == torch.float32
+        assert losses.relative_error(approx[name], exact[name]) < 1e-4  # rms feature error < 1%
+        gram_target = losses.gram(target[name])
+        loss_exact = losses.relative_error(losses.gram(exact[name]), gram_target)
+        loss_approx = losses.relative_error(losses.gram(approx[name]), gram_target)
+        assert abs(loss_approx - loss_exact) <= 0.01 * loss_exact
