@@ -20,7 +20,7 @@ from nst3d import losses
 from nst3d.errors import Nst3dError
 from nst3d.io import to_uint8
 from nst3d.optimize import OPTIMIZERS, optimize
-from nst3d.runtime import resolve_device, seed_everything
+from nst3d.runtime import fast_bf16, resolve_device, seed_everything
 
 DEFAULT_STYLE_LAYERS = "relu1_1,relu2_1,relu3_1,relu4_1,relu5_1"
 DEFAULT_CONTENT_LAYERS = "relu4_2"
@@ -219,7 +219,7 @@ def stylize(content: torch.Tensor | None = None, styles: Sequence[torch.Tensor] 
     bone = feats.load_backbone(backbone, weights)
     content_w = parse_weighted_layers(content_layers, bone.arch)
     style_w = parse_weighted_layers(style_layers, bone.arch)
-    net = feats.FeatureNet(bone, list(content_w) + list(style_w), bf16=dev.type == "cuda").to(dev)
+    net = feats.FeatureNet(bone, list(content_w) + list(style_w), bf16=fast_bf16(dev)).to(dev)
     load_seconds = time.perf_counter() - started
 
     aspect = (content.shape[-2] / content.shape[-1]) if content is not None else 1.0

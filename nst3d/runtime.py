@@ -22,14 +22,31 @@ def resolve_device(name: str = "auto") -> torch.device:
         raise Nst3dError("--device cuda was asked for, but PyTorch sees no CUDA GPU here: use --device cpu")
     if device.type not in ("cpu", "cuda"):
         raise Nst3dError(f"unsupported device {name!r}: use auto, cpu or cuda")
+    if device.type == "cuda" and (device.index or 0) >= torch.cuda.device_count():
+        raise Nst3dError(f"no GPU {name!r} here: PyTorch sees {torch.cuda.device_count()} "
+                         f"(cuda:0 to cuda:{torch.cuda.device_count() - 1})")
     return device
+
+
+def fast_bf16(device: torch.device) -> bool:
+    """Run VGG under bf16 autocast? Only on GPUs with bf16 tensor cores (Ampere, compute 8.0, and newer).
+
+    Older GPUs emulate bf16 convolutions more slowly than fp32; the CPU has no fast bf16 here either.
+    """
+    return device.type == "cuda" and torch.cuda.get_device_capability(device) >= (8, 0)
+
+
+def synchronize(device: torch.device) -> None:
+    """Wait for queued GPU work, so that wall-clock timings are attributed to the right phase."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
 
 
 def seed_everything(seed: int) -> torch.Generator:
     """Seed Python, NumPy and torch; return a CPU generator for the pipeline's own random draws."""
     if not 0 <= seed < 2**63:
         raise Nst3dError(f"--seed must be between 0 and 2**63 - 1, got {seed}")
-    torch.backends.cudnn.deterministic = True  # same seed, same device: same result
+    torch.backends.cudnn.deterministic = True  # same seed, same device: same result (see README)
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)

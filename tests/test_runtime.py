@@ -1,0 +1,27 @@
+import pytest
+import torch
+
+from nst3d.errors import Nst3dError
+from nst3d.runtime import fast_bf16, resolve_device
+
+
+def test_devices_resolve_or_give_clear_errors(monkeypatch):
+    assert resolve_device("cpu") == torch.device("cpu")
+    with pytest.raises(Nst3dError, match="unknown device"):
+        resolve_device("gpu0")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert resolve_device("auto") == torch.device("cpu")
+    with pytest.raises(Nst3dError, match="sees no CUDA GPU"):
+        resolve_device("cuda")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    assert resolve_device("cuda:1") == torch.device("cuda:1")
+    with pytest.raises(Nst3dError, match=r"no GPU 'cuda:2' here.*cuda:0 to cuda:1"):
+        resolve_device("cuda:2")
+
+
+@pytest.mark.parametrize("capability,expected", [((7, 5), False), ((8, 0), True), ((9, 0), True)])
+def test_bf16_only_on_gpus_with_bf16_tensor_cores(monkeypatch, capability, expected):
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda device=None: capability)
+    assert fast_bf16(torch.device("cuda")) is expected
+    assert fast_bf16(torch.device("cpu")) is False
