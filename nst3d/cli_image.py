@@ -22,7 +22,8 @@ SIZE = typer.Option(384, "--size", help="Long side of the output in pixels.")
 STEPS = typer.Option(80, "--steps", help="Optimization steps at each scale (one VGG forward+backward each).")
 OPTIMIZER = typer.Option("lbfgs", "--optimizer", help="lbfgs (best quality per step) or adam.")
 LR = typer.Option(None, "--lr", help="Learning rate. Default: 1.0 for lbfgs, 0.02 for adam.")
-SEED = typer.Option(0, "--seed", help="Random seed: the same seed gives the same result on the same device.")
+SEED = typer.Option(0, "--seed", help="Random seed: the same seed gives the same result on the same device "
+                    "(meshes on CUDA: nearly, as texture gradients are summed atomically).")
 DEVICE = typer.Option("auto", "--device", help="auto (CUDA if available), cpu or cuda.")
 BACKBONE = typer.Option("auto", "--backbone", help="VGG weights: auto (cached vgg19, else offline "
                         "vgg16-hed, else download vgg19), vgg19, vgg16 or vgg16-hed.")

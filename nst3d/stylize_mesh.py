@@ -39,7 +39,7 @@ from nst3d.optimize import optimize
 from nst3d.records import write_record
 from nst3d.render.camera import Cameras, orbit_cameras, random_views
 from nst3d.render.shade import interpolate, rasterize_mesh, sample_texture, uv_derivatives
-from nst3d.runtime import notice, resolve_device, seed_everything
+from nst3d.runtime import fast_bf16, notice, resolve_device, seed_everything, synchronize
 from nst3d.seams import sample_points, seam_points
 from nst3d.texture_param import PyramidTexture
 from nst3d.turntable import turntable_frames
@@ -202,7 +202,7 @@ def stylize_mesh(mesh: str | Path | Mesh, styles: Sequence[torch.Tensor], *,
     bone = feats.load_backbone(backbone, weights)
     style_w = parse_weighted_layers(style_layers, bone.arch)
     content_w = parse_weighted_layers(content_layers, bone.arch) if use_content else {}
-    net = feats.FeatureNet(bone, list(style_w) + list(content_w), bf16=dev.type == "cuda").to(dev)
+    net = feats.FeatureNet(bone, list(style_w) + list(content_w), bf16=fast_bf16(dev)).to(dev)
 
     with torch.no_grad():
         grams = []
@@ -271,6 +271,7 @@ def stylize_mesh(mesh: str | Path | Mesh, styles: Sequence[torch.Tensor], *,
         index = torch.randint(len(bank), (views_per_step,), generator=generator).to(dev)
         texture = current_texture()
         rgb, mask = shade_views(texture, bank, index, background, supersample)
+        synchronize(dev)
         t_rendered = time.perf_counter()
         found = net(rgb)
         style = sum(v.mean() for v in losses.style_loss(found, style_targets, style_w, mask).values())
@@ -289,10 +290,15 @@ def stylize_mesh(mesh: str | Path | Mesh, styles: Sequence[torch.Tensor], *,
             tv = losses.tv_loss(rgb).mean()
             total = total + tv_weight * tv
             terms["tv"] = float(tv.detach())
+        synchronize(dev)
         t_network = time.perf_counter()
         timer["render"] += t_rendered - t_start
         timer["network"] += t_network - t_rendered
-        rgb.register_hook(lambda grad: timer.__setitem__("_hook", time.perf_counter()))
+        def backward_reached_render(grad: torch.Tensor) -> None:
+            synchronize(dev)
+            timer["_hook"] = time.perf_counter()
+
+        rgb.register_hook(backward_reached_render)
         timer["_fwd_end"] = t_network
         return total, terms
 
@@ -352,8 +358,9 @@ def write_mesh_outputs(result: MeshResult, outdir: str | Path, force: bool = Fal
         export_obj(result.mesh, result.texture, stage / "mesh.obj", mtl_name="mesh.mtl",
                    texture_name="texture.png")
         export_glb(result.mesh, result.texture, stage / "mesh.glb")
-        frames = turntable_frames(normalize(result.mesh), frames=TURNTABLE_FRAMES, size=TURNTABLE_SIZE,
-                                  lit=True, texture=result.texture[None])
+        dev = torch.device(result.record["device"])  # render the turntable where the run ran
+        frames = turntable_frames(normalize(result.mesh).to(dev), frames=TURNTABLE_FRAMES,
+                                  size=TURNTABLE_SIZE, lit=True, texture=result.texture[None].to(dev))
         save_gif(frames, stage / "turntable.gif", fps=12, final_hold=0)
         if result.frames:
             save_gif(result.frames, stage / "progress.gif", fps=8)
