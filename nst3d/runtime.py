@@ -22,9 +22,9 @@ def resolve_device(name: str = "auto") -> torch.device:
         raise Nst3dError("--device cuda was asked for, but PyTorch sees no CUDA GPU here: use --device cpu")
     if device.type not in ("cpu", "cuda"):
         raise Nst3dError(f"unsupported device {name!r}: use auto, cpu or cuda")
-    if device.type == "cuda" and (device.index or 0) >= torch.cuda.device_count():
-        raise Nst3dError(f"no GPU {name!r} here: PyTorch sees {torch.cuda.device_count()} "
-                         f"(cuda:0 to cuda:{torch.cuda.device_count() - 1})")
+    count = torch.cuda.device_count() if device.type == "cuda" else 0
+    if device.type == "cuda" and (device.index or 0) >= count:
+        raise Nst3dError(f"no GPU {name!r} here: PyTorch sees {count} (cuda:0 to cuda:{count - 1})")
     return device
 
 

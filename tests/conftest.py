@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
@@ -38,6 +39,11 @@ def make_content(h: int = 48, w: int = 64) -> np.ndarray:
     img[(x - 0.4) ** 2 + (y - 0.35) ** 2 < 0.03] = (1.0, 0.9, 0.2)
     img[(y > 0.5) & (y < 0.55)] = 0.1
     return (img * 255).astype(np.uint8)
+
+
+def as_tensor(array: np.ndarray) -> torch.Tensor:
+    """An (H, W, 3) uint8 array -> the pipelines' (1, 3, H, W) float image in [0, 1]."""
+    return torch.from_numpy(array).float().div(255).permute(2, 0, 1)[None]
 
 
 def make_style(size: int = 64) -> np.ndarray:

@@ -65,15 +65,14 @@ def test_bad_weights_and_backbones_are_clear_errors(tmp_path):
 
 def test_bf16_autocast_keeps_features_and_losses_within_one_percent():
     """The CUDA path runs VGG under bf16 autocast; the same autocast on the CPU checks its numerics."""
-    from conftest import make_content, make_style
+    from conftest import as_tensor, make_content, make_style
 
     from nst3d import losses
 
     bone = feats.load_backbone("vgg16-hed")
     layers = ["relu1_1", "relu3_1", "relu4_2", "relu5_1"]
     fp32, bf16 = feats.FeatureNet(bone, layers), feats.FeatureNet(bone, layers, bf16=True)
-    image, style = (torch.from_numpy(a).permute(2, 0, 1)[None].float() / 255
-                    for a in (make_content(64, 64), make_style(64)))
+    image, style = as_tensor(make_content(64, 64)), as_tensor(make_style(64))
     with torch.no_grad():
         exact, approx, target = fp32(image), bf16(image), fp32(style)
     for name in layers:

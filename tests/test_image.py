@@ -1,16 +1,10 @@
-import numpy as np
 import pytest
 import torch
-from conftest import make_content, make_style
+from conftest import as_tensor, make_content, make_style
 
 from nst3d import image as img
 from nst3d.errors import Nst3dError
 from nst3d.optimize import optimize
-
-
-def as_tensor(array: np.ndarray) -> torch.Tensor:
-    return torch.from_numpy(array).float().div(255).permute(2, 0, 1)[None]
-
 
 CONTENT, STYLE = as_tensor(make_content()), as_tensor(make_style())
 FAST = dict(scales=1, progress=False, backbone="vgg16-hed")

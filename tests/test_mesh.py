@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 import trimesh
-from conftest import shared_data
+from conftest import as_tensor, shared_data
 from PIL import Image
 
 from nst3d.errors import Nst3dError
@@ -77,7 +77,7 @@ def texel_at(texture: torch.Tensor, uv: torch.Tensor) -> torch.Tensor:
 def expected_export(mesh: Mesh, texture: torch.Tensor) -> torch.Tensor:
     """What an exported PNG must hold: the texture padded around its UV islands, in 8-bit."""
     padded = pad_texture(texture, uv_coverage_mask(mesh, tuple(texture.shape[1:])), 8)
-    return torch.from_numpy(to_uint8(padded)).permute(2, 0, 1).float() / 255
+    return as_tensor(to_uint8(padded))[0]
 
 
 # --- loading ---------------------------------------------------------------------------------------------

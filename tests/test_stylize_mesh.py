@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 import trimesh
-from conftest import make_style, run_cli
+from conftest import as_tensor, make_style, run_cli
 from PIL import Image
 
 from nst3d.errors import Nst3dError
@@ -14,7 +14,7 @@ from nst3d.mesh.shapes import torus
 from nst3d.seams import seam_contrast
 from nst3d.stylize_mesh import stylize_mesh
 
-STYLE = torch.from_numpy(make_style()).float().div(255).permute(2, 0, 1)[None]
+STYLE = as_tensor(make_style())
 TINY = dict(steps=12, texture_size=64, render_size=64, views_per_step=2, bank_size=8, gif_every=4,
             progress=False, backbone="vgg16-hed")
 
