@@ -22,15 +22,15 @@ SIZE = typer.Option(384, "--size", help="Long side of the output in pixels.")
 STEPS = typer.Option(80, "--steps", help="Optimization steps at each scale (one VGG forward+backward each).")
 OPTIMIZER = typer.Option("lbfgs", "--optimizer", help="lbfgs (best quality per step) or adam.")
 LR = typer.Option(None, "--lr", help="Learning rate. Default: 1.0 for lbfgs, 0.02 for adam.")
-SEED = typer.Option(0, "--seed", help="Random seed: the same seed gives the same result on the same device "
-                    "(meshes on CUDA: nearly, as texture gradients are summed atomically).")
-DEVICE = typer.Option("auto", "--device", help="auto (CUDA if available), cpu or cuda.")
+SEED = typer.Option(0, "--seed", help="Random seed: the same seed gives the same result on the same "
+                    "device.")
+DEVICE = typer.Option("auto", "--device", help="auto (CUDA if available, else CPU), cpu, cuda or cuda:N.")
 BACKBONE = typer.Option("auto", "--backbone", help="VGG weights: auto (cached vgg19, else offline "
                         "vgg16-hed, else download vgg19), vgg19, vgg16 or vgg16-hed.")
 WEIGHTS = typer.Option(None, "--weights", help="A torchvision-format VGG16/VGG19 state dict file; "
                        "overrides --backbone.")
 GIF = typer.Option(None, "--gif", help="Also write an animated GIF of the optimization here.")
-GIF_EVERY = typer.Option(10, "--gif-every", help="Steps between GIF frames.")
+GIF_EVERY = typer.Option(10, "--gif-every", help="Steps between GIF frames (used with --gif).")
 SAVE_EVERY = typer.Option(0, "--save-every", help="Write the current image to the output every N steps "
                           "(0: only at the end).")
 SCALES = typer.Option(2, "--scales", help="Coarse-to-fine: optimize at this many sizes, each half the "
@@ -64,6 +64,7 @@ def run_and_write(job: Callable[..., img.StylizeResult], output: Path, gif: Path
                   inputs: dict, **kwargs) -> None:
     """Check outputs first, run the job, then write image, GIF and JSON record (also after Ctrl-C)."""
     output = check_output_path(output, IMAGE_SUFFIXES)
+    check_output_path(output.with_suffix(".json"))
     if gif is not None:
         check_output_path(gif, [".gif"])
         if kwargs["gif_every"] <= 0:
@@ -91,11 +92,12 @@ def run_and_write(job: Callable[..., img.StylizeResult], output: Path, gif: Path
 
 @app.command("image")
 def image_command(
-    content: Path = typer.Argument(..., help="Content image: its layout is kept."),
-    styles: list[Path] = typer.Argument(..., help="One or more style images: their textures are copied."),
+    content: Path = typer.Argument(..., metavar="CONTENT", help="Content image: its layout is kept."),
+    styles: list[Path] = typer.Argument(..., metavar="STYLE", help="One or more style images: their textures "
+                                        "are copied."),
     output: Path = OUTPUT,
-    init: str = typer.Option("content", "--init", help="Start from the content image, noise or the "
-                             "(first) style image."),
+    init: str = typer.Option("content", "--init", help="Starting image: content, noise or style (the "
+                             "first style image)."),
     content_weight: float = typer.Option(1.0, "--content-weight", help="Weight of the content loss."),
     style_weight: float = STYLE_WEIGHT,
     tv_weight: float = TV_WEIGHT,
@@ -122,7 +124,7 @@ def image_command(
 ) -> None:
     """Style transfer: paint CONTENT in the style of STYLE (Gatys et al.), coarse to fine.
 
-    Example: nst3d image photo.jpg styles/waves.png -o out.png --gif out.gif
+    Example: nst3d image photo.jpg styles/waves.jpg -o out.png --gif out.gif
     """
     output = output or Path(f"{content.stem}_{styles[0].stem}.png")
     content_image = load_image(content, "content image")
@@ -140,7 +142,7 @@ def image_command(
 
 @app.command("reconstruct")
 def reconstruct_command(
-    content: Path = typer.Argument(..., help="Image whose features are matched."),
+    content: Path = typer.Argument(..., metavar="CONTENT", help="Image whose features are matched."),
     layers: str = typer.Option("relu4_2", "--layers", help="Comma-separated layers to match, e.g. conv_4 "
                                "or relu1_2,relu2_2. Early layers reproduce the photo; deep layers keep "
                                "the layout but lose the exact texture."),
@@ -160,7 +162,7 @@ def reconstruct_command(
     save_every: int = SAVE_EVERY,
     quiet: bool = QUIET,
 ) -> None:
-    """Content reconstruction: optimize white noise until its features at LAYERS match the image's."""
+    """Content reconstruction: optimize white noise until its features at --layers match CONTENT's."""
     output = output or Path(f"{content.stem}_reconstruct_{layers.replace(',', '+').replace(':', '')}.png")
     run_and_write(img.reconstruct, output, gif, save_every, {"content": str(content)},
                   content=load_image(content, "content image"), layers=layers, size=size, steps=steps,
@@ -170,7 +172,8 @@ def reconstruct_command(
 
 @app.command("texture")
 def texture_command(
-    styles: list[Path] = typer.Argument(..., help="Style image(s) whose texture statistics are matched."),
+    styles: list[Path] = typer.Argument(..., metavar="STYLE", help="Style image(s) whose texture statistics "
+                                        "are matched."),
     layers: str = typer.Option(img.DEFAULT_STYLE_LAYERS, "--layers", "--style-layers",
                                help=STYLE_LAYERS_HELP),
     output: Path = OUTPUT,

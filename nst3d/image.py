@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from nst3d import features as feats
 from nst3d import losses
 from nst3d.errors import Nst3dError
-from nst3d.io import to_uint8
+from nst3d.io import MIN_IMAGE_SIDE, to_uint8
 from nst3d.optimize import OPTIMIZERS, optimize
 from nst3d.runtime import fast_bf16, resolve_device, seed_everything
 
@@ -36,7 +36,8 @@ class StylizeResult:
     image: torch.Tensor                 # (1, 3, H, W) in [0, 1], on the CPU
     frames: list[np.ndarray] = field(default_factory=list)  # (h, w, 3) uint8 GIF frames
     record: dict = field(default_factory=dict)
-    interrupted: bool = False
+    interrupted: bool = False           # stopped by Ctrl-C
+    diverged: bool = False              # stopped by a non-finite loss (image: the best one before it)
 
 
 def parse_weighted_layers(spec: str | Sequence[str], arch: str) -> dict[str, float]:
@@ -113,6 +114,7 @@ def blend_weights(style_blend: Sequence[float] | None, count: int) -> list[float
 
 
 def check_positive(name: str, value: float, integer: bool = False, allow_zero: bool = False) -> None:
+    """One clear error unless `value` is a finite number > 0 (>= 0 with allow_zero; whole with integer)."""
     ok = np.isfinite(value) and (value >= 0 if allow_zero else value > 0)
     if integer:
         ok = ok and float(value).is_integer()
@@ -223,23 +225,34 @@ def stylize(content: torch.Tensor | None = None, styles: Sequence[torch.Tensor] 
     load_seconds = time.perf_counter() - started
 
     aspect = (content.shape[-2] / content.shape[-1]) if content is not None else 1.0
-    final_hw = (max(1, round(size * min(1.0, aspect))), max(1, round(size * min(1.0, 1 / aspect))))
+
+    def shape_at(long_side: int) -> tuple[int, int]:
+        """(H, W) with this long side and the content's aspect ratio."""
+        return (max(1, round(long_side * min(1.0, aspect))), max(1, round(long_side * min(1.0, 1 / aspect))))
+
+    def content_at(hw: tuple[int, int]) -> torch.Tensor | None:
+        return None if content is None else F.interpolate(
+            content, size=hw, mode="bicubic", antialias=True, align_corners=False).clamp(0, 1).to(dev)
+
+    final_hw = shape_at(size)
+    if min(final_hw) < MIN_IMAGE_SIDE:
+        raise Nst3dError(f"size {size} gives a {final_hw[1]}x{final_hw[0]} output; its short side must be at "
+                         f"least {MIN_IMAGE_SIDE} px (raise --size)")
     gif_hw = final_hw if max(final_hw) <= GIF_MAX_SIDE else tuple(
         round(s * GIF_MAX_SIDE / max(final_hw)) for s in final_hw)
     frames: list[np.ndarray] = []
     history: list[dict[str, float]] = []
     scale_records = []
     image: torch.Tensor | None = None
-    interrupted = False
+    interrupted = diverged = False
 
     def finish(x: torch.Tensor) -> torch.Tensor:
         x = x.detach().clamp(0, 1)
         return keep_content_colors(x, content_s) if preserve_colors and content is not None else x
 
     for index, long_side in enumerate(scale_sizes(size, scales)):
-        hw = (max(1, round(long_side * min(1.0, aspect))), max(1, round(long_side * min(1.0, 1 / aspect))))
-        content_s = None if content is None else F.interpolate(
-            content, size=hw, mode="bicubic", antialias=True, align_corners=False).clamp(0, 1).to(dev)
+        hw = shape_at(long_side)
+        content_s = content_at(hw)
         styles_s = [resize_long_side(s, max(MIN_SCALE_SIDE, round(long_side * style_scale))).to(dev)
                     for s in styles]
         objective = StyleObjective(net, content_s, styles_s, content_w, style_w, blend,
@@ -274,20 +287,19 @@ def stylize(content: torch.Tensor | None = None, styles: Sequence[torch.Tensor] 
         history += [{**h, "t": h["t"] + offset} for h in run.history]
         scale_records.append({"size": [hw[1], hw[0]], "steps": len(run.history), "seconds": run.seconds,
                               "seconds_per_step": run.seconds / max(1, len(run.history))})
-        if run.interrupted or run.diverged:
-            interrupted = True
+        interrupted, diverged = run.interrupted, run.diverged
+        if interrupted or diverged:
             break
 
-    if image.shape[-2:] != final_hw:  # interrupted at a coarse scale: still deliver the asked-for size
+    if image.shape[-2:] != final_hw:  # stopped at a coarse scale: still deliver the asked-for size
         image = F.interpolate(image, size=final_hw, mode="bicubic", align_corners=False)
-        content_s = None if content is None else F.interpolate(
-            content, size=final_hw, mode="bicubic", antialias=True, align_corners=False).clamp(0, 1).to(dev)
+        content_s = content_at(final_hw)
         named = {}
     else:
         with torch.no_grad():
             _, named = objective.terms(image)
     result_image = finish(image).cpu()
-    if gif_every and (not frames or interrupted or len(history) % gif_every):
+    if gif_every and (not frames or interrupted or diverged or len(history) % gif_every):
         frames.append(to_uint8(F.interpolate(result_image, size=gif_hw, mode="bilinear", antialias=True,
                                              align_corners=False)))
     record = {
@@ -302,8 +314,9 @@ def stylize(content: torch.Tensor | None = None, styles: Sequence[torch.Tensor] 
                     "scales": scale_records},
         "history": [{k: round(v, 6) for k, v in h.items()} for h in history],
         "interrupted": interrupted,
+        "diverged": diverged,
     }
-    return StylizeResult(result_image, frames, record, interrupted)
+    return StylizeResult(result_image, frames, record, interrupted, diverged)
 
 
 def transfer(content: torch.Tensor, styles: Sequence[torch.Tensor], **options) -> StylizeResult:

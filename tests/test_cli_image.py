@@ -66,7 +66,8 @@ def test_bad_content_files(monkeypatch, capsys, tmp_path, content_png, style_png
     (["--style-layers", "relu1_1,relu9_1"], "unknown layer 'relu9_1'"),
     (["--content-layers", "conv_99"], "unknown layer 'conv_99'"),
     (["--style-blend", "1,2"], "style-blend has 2 weights"), (["--init", "zeros"], "unknown init"),
-    (["--device", "tpu"], "unknown device"), (["--gif-every", "0"], "--gif-every must be > 0"),
+    (["--device", "tpu"], "unknown device"), (["--size", "12"], "12x9 output; its short side"),
+    (["--gif-every", "0"], "--gif-every must be > 0"),
 ])
 def test_bad_parameters(monkeypatch, capsys, tmp_path, content_png, style_png, extra, message):
     out = tmp_path / "out.png"
@@ -134,3 +135,23 @@ def test_ctrl_c_writes_the_current_result(tmp_path, content_png, style_png):
     assert proc.returncode == 130, err
     assert Image.open(out).size == (64, 48)
     assert json.loads(out.with_suffix(".json").read_text())["interrupted"] is True
+
+
+def test_a_diverged_run_keeps_its_best_image_and_is_not_reported_as_ctrl_c(monkeypatch, capsys, tmp_path,
+                                                                           content_png, style_png):
+    from nst3d import image as img
+
+    real_terms, calls = img.StyleObjective.terms, []
+
+    def terms_that_blow_up(self, image):
+        calls.append(1)
+        total, named = real_terms(self, image)
+        return (total * float("nan"), named) if len(calls) == 3 else (total, named)
+
+    monkeypatch.setattr(img.StyleObjective, "terms", terms_that_blow_up)
+    out = tmp_path / "out.png"
+    code, _, err = run_cli(monkeypatch, capsys, "image", content_png, style_png, "-o", out, *TINY)
+    record = json.loads(out.with_suffix(".json").read_text())
+    assert code == 0 and "became nan at step 3" in err and "interrupted" not in err
+    assert record["diverged"] is True and record["interrupted"] is False and len(record["history"]) == 2
+    assert Image.open(out).size == (48, 36)

@@ -64,7 +64,8 @@ def test_scale_sizes_halves_down_to_the_minimum():
     (dict(style_weight=float("nan")), "style_weight must be"),
     (dict(style_layers="relu9_9"), "unknown layer"),
     (dict(optimizer="sgd"), "unknown optimizer"), (dict(style_blend=[1, 2]), "style-blend has 2 weights"),
-    (dict(size=100_000), "too large"), (dict(style_scale=100), "style_scale 100 is too large"),
+    (dict(size=100_000), "too large"), (dict(size=8), "short side must be at least 16"),
+    (dict(style_scale=100), "style_scale 100 is too large"),
     (dict(content_weight=0, style_weight=0), "nothing to optimize"),
 ])
 def test_bad_parameters_are_clear_errors(kwargs, message):
@@ -87,3 +88,4 @@ def test_optimize_keeps_best_and_stops_cleanly_on_ctrl_c():
     best = min(evaluated, key=lambda v: (v - 1) ** 2)
     assert best != evaluated[-1]  # Adam overshoots here, so "best" differs from "last"
     assert result.params[0].item() == pytest.approx(best)
+
