@@ -38,7 +38,7 @@ from nst3d.mesh.uvraster import nearest_covered
 from nst3d.optimize import optimize
 from nst3d.records import write_record
 from nst3d.render.camera import Cameras, orbit_cameras, random_views
-from nst3d.render.shade import interpolate, rasterize_mesh, sample_texture, uv_derivatives
+from nst3d.render.shade import composite, interpolate, rasterize_mesh, sample_texture, uv_derivatives
 from nst3d.runtime import fast_bf16, notice, resolve_device, seed_everything, synchronize
 from nst3d.seams import sample_points, seam_points
 from nst3d.texture_param import PyramidTexture
@@ -101,11 +101,7 @@ def shade_views(texture: torch.Tensor, bank: ViewBank, index: torch.Tensor, back
     uv = bank.uv[index][covered].view(1, 1, -1, 2)                            # (1, 1, P, 2)
     uv_da = None if bank.uv_da is None else bank.uv_da[index][covered].view(1, 1, -1, 2, 2)
     colors = sample_texture(texture, uv, uv_da)[0, :, 0]                       # (3, P)
-    rgb = background.view(1, 3, 1, 1).expand(mask.shape[0], 3, *mask.shape[2:])
-    rgb = rgb.permute(0, 2, 3, 1).index_put((covered,), colors.T).permute(0, 3, 1, 2)
-    if supersample > 1:
-        rgb, mask = F.avg_pool2d(rgb, supersample), F.avg_pool2d(mask, supersample)
-    return rgb, mask
+    return composite(colors.T, covered, background, supersample)
 
 
 def island_fill_index(mesh: Mesh, size: int) -> torch.Tensor:

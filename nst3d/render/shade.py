@@ -44,11 +44,10 @@ def _all_pixels(frags: Fragments) -> _Points:
     return _Points(view, frags.face_id.clamp(min=0).flatten(), frags.bary.flatten(0, 2), bary_da)
 
 
-def _covered_pixels(frags: Fragments) -> tuple[torch.Tensor, _Points]:
-    """Flat indices (P,) of the covered pixels in (B, H, W), and those pixels."""
+def _covered_pixels(frags: Fragments) -> _Points:
+    """The covered pixels of (B, H, W), in row-major order."""
     index = torch.nonzero(frags.face_id.flatten() >= 0).squeeze(1)
-    points = _all_pixels(frags)
-    return index, _Points(*(None if t is None else t.index_select(0, index) for t in points))
+    return _Points(*(None if t is None else t.index_select(0, index) for t in _all_pixels(frags)))
 
 
 def _interpolate_points(attr: torch.Tensor, tri: torch.Tensor, points: _Points,
@@ -204,9 +203,8 @@ def shade(mesh: Mesh, cameras: Cameras, frags: Fragments, texture: torch.Tensor 
     """
     if texture is None and mesh.texture is not None:
         texture = mesh.texture[None]
-    batch, height, width = frags.face_id.shape
     device = frags.face_id.device
-    index, points = _covered_pixels(frags)
+    points = _covered_pixels(frags)
     color = _albedo(mesh, points, texture, mipmap)                                  # (P, 3)
     if lit:
         normals = vertex_normals(mesh.vertices, mesh.faces)
@@ -215,10 +213,21 @@ def shade(mesh: Mesh, cameras: Cameras, frags: Fragments, texture: torch.Tensor 
         eye = cameras.eye.to(device).index_select(0, points.view)
         light = headlight(cameras).to(device).index_select(0, points.view)
         color = color * lambert(normal, eye - position, light).to(color.dtype)
+    return composite(color, frags.face_id >= 0, background, supersample)
+
+
+def composite(color: torch.Tensor, covered: torch.Tensor,
+              background: torch.Tensor | Sequence[float] | None = (1.0, 1.0, 1.0),
+              supersample: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
+    """Colors (P, 3) of the `covered` pixels (B, H, W) bool, in row-major order, over a background.
+
+    Returns (rgb (B, 3, H, W), mask (B, 1, H, W)), each averaged over supersample^2 blocks; with
+    `background=None` the background is black, so rgb is premultiplied by the mask (the alpha channel).
+    """
     fill = torch.zeros(3) if background is None else torch.as_tensor(background, dtype=torch.float32)
-    image = fill.to(device=device, dtype=color.dtype).expand(batch * height * width, 3)
-    rgb = image.index_put((index,), color).view(batch, height, width, 3).permute(0, 3, 1, 2)
-    mask = (frags.face_id >= 0)[:, None].to(color.dtype)                            # (B, 1, H, W)
+    image = fill.to(device=color.device, dtype=color.dtype).expand(*covered.shape, 3)   # (B, H, W, 3)
+    rgb = image.index_put((covered,), color).permute(0, 3, 1, 2)
+    mask = covered[:, None].to(color.dtype)
     if supersample > 1:
         rgb, mask = F.avg_pool2d(rgb, supersample), F.avg_pool2d(mask, supersample)
     return rgb, mask
