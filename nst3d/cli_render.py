@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 from pathlib import Path
 
@@ -9,6 +10,7 @@ import typer
 from PIL import ImageColor
 
 from nst3d.cli import app
+from nst3d.cli_image import DEVICE
 from nst3d.errors import Nst3dError
 from nst3d.io import IMAGE_SUFFIXES, check_output_path, save_image, save_rgba
 from nst3d.mesh import MESH_SUFFIXES, load_mesh, normalize
@@ -32,10 +34,14 @@ def parse_background(text: str) -> tuple[float, float, float] | None:
     return tuple(channel / 255 for channel in rgb[:3])
 
 
-def _check_numbers(size: int, distance: float, fov: float, frames: int, fps: float, supersample: int) -> None:
+def _check_numbers(size: int, distance: float, elevation: float, azimuth: float, fov: float, frames: int,
+                   fps: float, supersample: int) -> None:
     """One clear line for a value out of its range, before any work."""
     checks = [(16 <= size <= 4096, f"--size {size}: use 16 to 4096 pixels"),
-              (distance > 0, f"--distance {distance}: must be > 0 (the mesh fits the unit sphere)"),
+              (0 < distance < math.inf,
+               f"--distance {distance}: must be a finite number > 0 (the mesh fits the unit sphere)"),
+              (-90 <= elevation <= 90, f"--elevation {elevation}: use -90 to 90 degrees"),
+              (math.isfinite(azimuth), f"--azimuth {azimuth}: must be a finite number of degrees"),
               (0 < fov < 180, f"--fov {fov}: use a vertical field of view between 0 and 180 degrees"),
               (frames >= 1, f"--frames {frames}: must be at least 1"),
               (fps > 0, f"--fps {fps}: must be > 0"),
@@ -47,8 +53,8 @@ def _check_numbers(size: int, distance: float, fov: float, frames: int, fps: flo
 
 @app.command("render")
 def render_command(
-    mesh: Path = typer.Argument(..., help=f"Mesh file ({', '.join(MESH_SUFFIXES)}). It is centered and "
-                                "scaled to fit the unit sphere before rendering."),
+    mesh: Path = typer.Argument(..., metavar="MESH", help=f"Mesh file ({', '.join(MESH_SUFFIXES)}). It is "
+                                "centered and scaled to fit the unit sphere before rendering."),
     output: Path = typer.Option(..., "--output", "-o", help="Output file: an image (.png, .jpg, ...) shows "
                                 "one view; .gif or .mp4 shows a turntable (one full turn)."),
     texture: Path | None = typer.Option(None, "--texture", help="Image to use as the UV texture instead "
@@ -69,7 +75,7 @@ def render_command(
                                    "r,g,b; 'none' for a transparent PNG."),
     supersample: int = typer.Option(1, "--supersample", help="Render N times larger and average down: "
                                     "smoother edges, N^2 times the work."),
-    device: str = typer.Option("auto", "--device", help="auto (CUDA if available), cpu or cuda."),
+    device: str = DEVICE,
 ) -> None:
     """Render a mesh with its texture: one view as an image, or a turntable as a GIF or MP4."""
     start = time.perf_counter()
@@ -77,7 +83,7 @@ def render_command(
     video = output.suffix.lower() in VIDEO_SUFFIXES
     if video:
         check_video_output(output)
-    _check_numbers(size, distance, fov, frames, fps, supersample)
+    _check_numbers(size, distance, elevation, azimuth, fov, frames, fps, supersample)
     color = parse_background(background)
     if color is None and output.suffix.lower() != ".png":
         raise Nst3dError(f"--background {background}: a transparent background needs a .png output")

@@ -104,6 +104,9 @@ def _bad_texture(folder: Path) -> Path:
     (lambda d: [TORUS, "--texture", _bad_texture(d)], "texture"),
     (lambda d: [TORUS, "--background", "none", "-o", d / "out.gif"], "transparent"),
     (lambda d: [TORUS, "--size", "3"], "--size"),
+    (lambda d: [TORUS, "--elevation", "nan"], "--elevation nan"),
+    (lambda d: [TORUS, "--azimuth", "inf"], "--azimuth inf"),
+    (lambda d: [TORUS, "--distance", "inf"], "--distance inf"),
     (lambda d: [TORUS, "-o", d / "out.txt"], "unsupported output format"),
 ])
 def test_bad_input_is_one_line_exit_2_and_no_output(monkeypatch, capsys, tmp_path, make_args, message):
