@@ -175,10 +175,13 @@ def check_output_dir(path: str | os.PathLike, force: bool) -> Path:
 
 
 @contextmanager
-def staged_directory(path: str | os.PathLike, force: bool = False) -> Iterator[Path]:
+def staged_directory(path: str | os.PathLike, force: bool = False,
+                     owned: Sequence[str] = ()) -> Iterator[Path]:
     """Yield an empty temporary folder beside `path`; on success move its files into `path`.
 
-    On failure (or Ctrl-C) the temporary folder is removed and `path` is left exactly as it was.
+    Files named in `owned` (all a job can write) that this run did not write are removed from `path`,
+    so a folder never mixes the outputs of two runs. On failure (or Ctrl-C) the temporary folder is
+    removed and `path` is left exactly as it was.
     """
     path = check_output_dir(path, force)
     stage = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=_existing_ancestor(path)))
@@ -189,7 +192,10 @@ def staged_directory(path: str | os.PathLike, force: bool = False) -> Iterator[P
             stage.chmod(0o755)
             os.replace(stage, path)
             return
-        for item in stage.iterdir():
-            os.replace(item, path / item.name)
+        written = {item.name for item in stage.iterdir()}
+        for name in written:
+            os.replace(stage / name, path / name)
+        for name in set(owned) - written:
+            (path / name).unlink(missing_ok=True)
     finally:
         shutil.rmtree(stage, ignore_errors=True)

@@ -36,6 +36,27 @@ class OptimizeResult:
     callback_seconds: float = 0.0                   # of which project() + callback()
 
 
+class IterateAverage:
+    """Exponential moving average of a tensor over optimization steps (Polyak averaging).
+
+    Stochastic objectives (random views per step) make Adam's iterates jitter around the optimum; their
+    average sits closer to it. `decay` is the weight kept by the old average at each update.
+    """
+
+    def __init__(self, decay: float):
+        if not 0 <= decay < 1:
+            raise ValueError(f"decay must be in [0, 1), got {decay}")
+        self.decay = decay
+        self.value: torch.Tensor | None = None
+
+    def update(self, current: torch.Tensor) -> None:
+        """Fold in the current iterate (the first one starts the average)."""
+        if self.value is None:
+            self.value = current.detach().clone()
+        else:
+            self.value.lerp_(current.detach(), 1 - self.decay)
+
+
 def make_optimizer(name: str, params: list[torch.Tensor], lr: float | None) -> torch.optim.Optimizer:
     """L-BFGS does one objective evaluation per step (no line search, as in Gatys et al.); Adam as usual."""
     lr = DEFAULT_LR[name] if lr is None else lr

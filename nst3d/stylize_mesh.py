@@ -35,7 +35,7 @@ from nst3d.image import (
 from nst3d.io import save_gif, staged_directory, to_uint8
 from nst3d.mesh import Mesh, ensure_uvs, export_glb, export_obj, load_mesh, normalize, uv_coverage_mask
 from nst3d.mesh.uvraster import nearest_covered
-from nst3d.optimize import optimize
+from nst3d.optimize import IterateAverage, optimize
 from nst3d.records import write_record
 from nst3d.render.camera import Cameras, orbit_cameras, random_views
 from nst3d.render.shade import composite, interpolate, rasterize_mesh, sample_texture, uv_derivatives
@@ -47,6 +47,9 @@ from nst3d.turntable import turntable_frames
 MESH_INITS = ("auto", "original", "gray", "noise")
 HELDOUT_VIEWS = 8
 EVAL_SUPERSAMPLE = 2
+MIN_TEXTURE_SIZE = 16
+OUTPUT_FILES = ("mesh.obj", "mesh.mtl", "texture.png", "mesh.glb", "turntable.gif", "progress.gif",
+                "run.json")  # everything write_mesh_outputs can write
 MAX_TEXTURE_SIZE = 8192
 TURNTABLE_FRAMES = 36
 TURNTABLE_SIZE = 384
@@ -140,7 +143,7 @@ def stylize_mesh(mesh: str | Path | Mesh, styles: Sequence[torch.Tensor], *,
                  texture: str | Path | None = None, steps: int = 300, texture_size: int = 512,
                  render_size: int = 256, views_per_step: int = 2,
                  elevation: tuple[float, float] = (-15.0, 45.0), distance: float = 2.7, fov: float = 40.0,
-                 style_weight: float = 10.0, content_weight: float = 1.0, tv_weight: float = 0.0,
+                 style_weight: float = 10.0, content_weight: float = 1.0, tv_weight: float = 50.0,
                  seam_weight: float = 1000.0,
                  style_blend: Sequence[float] | None = None, style_scale: float = 1.0,
                  preserve_colors: bool = False, init: str = "auto", lr: float = 0.05, seed: int = 0,
@@ -148,7 +151,7 @@ def stylize_mesh(mesh: str | Path | Mesh, styles: Sequence[torch.Tensor], *,
                  style_layers: str | Sequence[str] = DEFAULT_STYLE_LAYERS,
                  content_layers: str | Sequence[str] = DEFAULT_CONTENT_LAYERS, gif_every: int = 10,
                  supersample: int = 1, mipmap: bool = True, levels: int = 4, bank_size: int = 64,
-                 progress: bool = True) -> MeshResult:
+                 average_decay: float = 0.9, progress: bool = True) -> MeshResult:
     """Stylize the UV texture of `mesh` (a path or a Mesh) with one or more style images (1, 3, H, W).
 
     Returns the new texture (texture_size square), the mesh with UVs (unwrapped if it had none),
@@ -165,8 +168,14 @@ def stylize_mesh(mesh: str | Path | Mesh, styles: Sequence[torch.Tensor], *,
         check_positive(name, params[name])
     check_style_scale(style_scale)
     check_positive("gif_every", gif_every, integer=True, allow_zero=True)
-    if texture_size > MAX_TEXTURE_SIZE:
-        raise Nst3dError(f"texture size {texture_size} is too large (at most {MAX_TEXTURE_SIZE})")
+    if not MIN_TEXTURE_SIZE <= texture_size <= MAX_TEXTURE_SIZE:
+        raise Nst3dError(f"texture size {texture_size} must be between {MIN_TEXTURE_SIZE} and "
+                         f"{MAX_TEXTURE_SIZE}")
+    if not 0 <= average_decay < 1:
+        raise Nst3dError(f"average decay {average_decay} must be >= 0 and < 1")
+    if supersample > 8:
+        raise Nst3dError(f"supersample {supersample} is too large (at most 8: it costs supersample^2 times "
+                         f"the render work and memory)")
     if render_size > 4096 or render_size < 32:
         raise Nst3dError(f"render size {render_size} must be between 32 and 4096")
     if not 10 <= fov <= 150:
@@ -283,7 +292,7 @@ def stylize_mesh(mesh: str | Path | Mesh, styles: Sequence[torch.Tensor], *,
             total = total + seam_weight * seam
             terms["seam"] = float(seam.detach())
         if tv_weight > 0:
-            tv = losses.tv_loss(rgb).mean()
+            tv = losses.tv_loss(rgb, mask).mean()
             total = total + tv_weight * tv
             terms["tv"] = float(tv.detach())
         synchronize(dev)
@@ -306,7 +315,12 @@ def stylize_mesh(mesh: str | Path | Mesh, styles: Sequence[torch.Tensor], *,
 
     frames = [front_frame(current_texture())] if gif_every else []
 
+    average = IterateAverage(average_decay)
+
     def on_step(step: int) -> None:
+        if average_decay > 0:
+            with torch.no_grad():
+                average.update(current_texture())
         # backward ran between the end of objective() and now: network part until the hook on rgb fired
         timer["network"] += timer["_hook"] - timer["_fwd_end"]
         if gif_every and step % gif_every == 0 and step < steps:
@@ -317,7 +331,7 @@ def stylize_mesh(mesh: str | Path | Mesh, styles: Sequence[torch.Tensor], *,
     timer["render"] += run.eval_seconds - (timer["render"] + timer["network"])  # sampling's backward
     timer["optimizer"] = run.seconds - run.eval_seconds - run.callback_seconds
     with torch.no_grad():
-        final = current_texture().detach()
+        final = current_texture().detach() if average.value is None else average.value
         if preserve_colors and original_tex is not None:
             final = keep_content_colors(final, original_tex)
     t0 = time.perf_counter()
@@ -333,6 +347,7 @@ def stylize_mesh(mesh: str | Path | Mesh, styles: Sequence[torch.Tensor], *,
         "mesh": {"faces": source.num_faces, "vertices": source.num_vertices,
                  "had_texture": original is not None, "init": init,
                  "faces_visible": int(bank.faces_seen.sum())},
+        "pyramid_levels": len(param.levels),  # --levels, capped so the coarsest level keeps 4 texels
         "heldout_style_distance": {"initial": heldout_initial, "final": heldout_final,
                                    "ratio": heldout_final / max(heldout_initial, 1e-12)},
         "timings": {**{k: v for k, v in timer.items() if not k.startswith("_")},
@@ -347,16 +362,18 @@ def stylize_mesh(mesh: str | Path | Mesh, styles: Sequence[torch.Tensor], *,
 
 
 def write_mesh_outputs(result: MeshResult, outdir: str | Path, force: bool = False,
-                       inputs: dict | None = None) -> Path:
-    """OUTDIR gets mesh.obj + mesh.mtl + texture.png, mesh.glb, turntable.gif, progress.gif, run.json."""
+                       inputs: dict | None = None) -> list[str]:
+    """Write OUTPUT_FILES into `outdir` (progress.gif only if the result has frames) -> the names written."""
     started = time.perf_counter()
-    with staged_directory(outdir, force) as stage:
+    with staged_directory(outdir, force, owned=OUTPUT_FILES) as stage:
         export_obj(result.mesh, result.texture, stage / "mesh.obj", mtl_name="mesh.mtl",
                    texture_name="texture.png")
         export_glb(result.mesh, result.texture, stage / "mesh.glb")
         dev = torch.device(result.record["device"])  # render the turntable where the run ran
+        camera = {k: result.record["parameters"][k] for k in ("distance", "fov")}  # framed as in training
         frames = turntable_frames(normalize(result.mesh).to(dev), frames=TURNTABLE_FRAMES,
-                                  size=TURNTABLE_SIZE, lit=True, texture=result.texture[None].to(dev))
+                                  size=TURNTABLE_SIZE, lit=True, texture=result.texture[None].to(dev),
+                                  **camera)
         save_gif(frames, stage / "turntable.gif", fps=12, final_hold=0)
         if result.frames:
             save_gif(result.frames, stage / "progress.gif", fps=8)
@@ -364,4 +381,5 @@ def write_mesh_outputs(result: MeshResult, outdir: str | Path, force: bool = Fal
         timings["end_to_end_seconds"] = timings["total_seconds"] + timings["export_seconds"]
         record = {"inputs": inputs or {}, **result.record, "timings": timings}
         write_record(record, stage / "run.json")
-    return Path(outdir)
+        written = [name for name in OUTPUT_FILES if (stage / name).exists()]
+    return written

@@ -44,6 +44,14 @@ def test_tv_loss_hand_value():
     assert losses.tv_loss(img).item() == pytest.approx(1.0)
 
 
+def test_masked_tv_loss_counts_only_pairs_inside_the_mask():
+    img = torch.tensor([[[[0.0, 1.0, 5.0], [0.0, 3.0, 5.0]]]])            # (1, 1, 2, 3)
+    mask = torch.tensor([[[[1.0, 1.0, 0.0], [1.0, 1.0, 0.0]]]])           # third column: background
+    # inside pairs: horizontal (0,1), (0,3) -> 1, 9; vertical (0,0), (1,3) -> 0, 4; means 5 and 2
+    assert losses.tv_loss(img, mask).item() == pytest.approx(7.0)
+    assert losses.tv_loss(img, torch.ones_like(mask)).item() == pytest.approx(losses.tv_loss(img).item())
+
+
 def test_blend_grams_weights_sum_to_one():
     a, b = {"x": torch.ones(1, 2, 2)}, {"x": torch.zeros(1, 2, 2)}
     assert torch.allclose(losses.blend_grams([a, b], [3, 1])["x"], torch.full((1, 2, 2), 0.75))

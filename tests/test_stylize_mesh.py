@@ -41,6 +41,8 @@ def test_same_seed_same_texture(small_torus):
     b = stylize_mesh(small_torus, [STYLE], seed=5, **{**TINY, "steps": 3})
     c = stylize_mesh(small_torus, [STYLE], seed=6, **{**TINY, "steps": 3})
     assert torch.equal(a.texture, b.texture) and not torch.equal(a.texture, c.texture)
+    last = stylize_mesh(small_torus, [STYLE], seed=5, average_decay=0.0, **{**TINY, "steps": 3})
+    assert not torch.equal(a.texture, last.texture)  # the default exports the average, not the last step
 
 
 def test_textured_mesh_keeps_content_and_reports_it(small_torus):
@@ -71,6 +73,7 @@ def test_cli_writes_every_output(monkeypatch, capsys, tmp_path, style_png):
     assert iio.imread(out / "progress.gif").shape[0] >= 2
     record = json.loads((out / "run.json").read_text())
     assert record["backbone"] == "vgg16-hed" and record["parameters"]["seed"] == 0
+    assert record["parameters"]["tv_weight"] == 50 and record["pyramid_levels"] == 4
     assert {"render", "network", "optimizer", "export_seconds"} <= set(record["timings"])
     assert len(record["history"]) == 4
     # existing outputs are kept unless --force
@@ -79,7 +82,9 @@ def test_cli_writes_every_output(monkeypatch, capsys, tmp_path, style_png):
 
 
 @pytest.mark.parametrize("extra,message", [
-    (["--texture-size", "0"], "texture_size must be"), (["--texture-size", "100000"], "too large"),
+    (["--texture-size", "0"], "texture_size must be"), (["--texture-size", "8"], "between 16"),
+    (["--texture-size", "100000"], "must be between 16 and 8192"), (["--supersample", "9"], "at most 8"),
+    (["--average-decay", "1"], "average decay 1.0 must be"),
     (["--render-size", "8"], "render size"), (["--steps", "-1"], "steps must be"),
     (["--init", "original"], "needs a textured mesh"), (["--style-layers", "relu0_1"], "unknown layer"),
     (["--elevation", "50", "10"], "elevation range"), (["--fov", "3"], "fov 3.0 must be"),
@@ -146,14 +151,19 @@ def test_cli_force_overwrites_and_creates_missing_parents(monkeypatch, capsys, t
     trimesh.creation.icosphere(1).export(mesh_path)
     out = tmp_path / "new" / "nested" / "out"
     args = ["mesh", mesh_path, style_png, "-o", out, "--steps", 1, "--texture-size", 32, "--render-size", 64,
-            "--gif-every", 0, "--quiet"]
-    assert run_cli(monkeypatch, capsys, *args)[0] == 0
+            "--quiet"]
+    assert run_cli(monkeypatch, capsys, *args, "--gif-every", 1)[0] == 0
     first = (out / "texture.png").read_bytes()
-    assert not (out / "progress.gif").exists()
-    code, _, err = run_cli(monkeypatch, capsys, *args, "--force", "--seed", 9, "--init", "noise")
+    assert (out / "progress.gif").exists()
+    (out / "notes.txt").write_text("mine")
+    code, stdout, err = run_cli(monkeypatch, capsys, *args, "--gif-every", 0, "--force", "--seed", 9,
+                                "--init", "noise")
     assert code == 0, err
     assert (out / "texture.png").read_bytes() != first
     assert json.loads((out / "run.json").read_text())["parameters"]["seed"] == 9
+    # the earlier run's progress.gif is gone (the folder holds one run), the user's own file is kept
+    assert not (out / "progress.gif").exists() and (out / "notes.txt").read_text() == "mine"
+    assert "turntable.gif" in stdout and "progress.gif" not in stdout
 
 
 def test_cli_bad_texture_and_nan_vertices(monkeypatch, capsys, tmp_path, style_png):
