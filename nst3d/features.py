@@ -132,9 +132,9 @@ def _backbone_from_state_dict(state: dict, name: str) -> Backbone:
     if arch is None:
         raise Nst3dError(f"{name}: not a torchvision VGG16/VGG19 state dict "
                          f"(found {len(convs)} conv layers, expected 13 or 16)")
-    for (weight, bias), shape in zip(convs, conv_shapes(arch), strict=True):
+    for number, ((weight, bias), shape) in enumerate(zip(convs, conv_shapes(arch), strict=True), start=1):
         if tuple(weight.shape) != shape or tuple(bias.shape) != shape[:1]:
-            raise Nst3dError(f"{name}: a conv layer has weight {tuple(weight.shape)} and bias "
+            raise Nst3dError(f"{name}: conv layer {number} has weight {tuple(weight.shape)} and bias "
                              f"{tuple(bias.shape)}; {arch} needs {shape} and {shape[:1]}")
     return Backbone(name, arch, tuple(convs), caffe_input=False)
 
@@ -186,14 +186,18 @@ def load_backbone(name: str = "auto", weights: str | os.PathLike | None = None) 
         return _load_hed_vgg16(path)
     if name in ("vgg19", "vgg16"):
         return _load_torchvision(name, download=True)
+    corrupt_cache = None
     if _torchvision_cache_file("vgg19").is_file():
         try:
             return _load_torchvision("vgg19", download=False)
         except Nst3dError as exc:
-            notice(f"{exc}; trying the other backbones")
+            notice(f"{exc}; trying the offline weights")
+            corrupt_cache = exc
     path = _hed_weights_path()
     if path is not None:
         return _load_hed_vgg16(path)
+    if corrupt_cache is not None:  # a download would only read the same file again
+        raise Nst3dError(f"{corrupt_cache}, or {OFFLINE_HINT}")
     try:
         return _load_torchvision("vgg19", download=True)
     except Nst3dError as exc:

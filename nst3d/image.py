@@ -250,7 +250,9 @@ def stylize(content: torch.Tensor | None = None, styles: Sequence[torch.Tensor] 
         x = x.detach().clamp(0, 1)
         return keep_content_colors(x, content_s) if preserve_colors and content is not None else x
 
-    for index, long_side in enumerate(scale_sizes(size, scales)):
+    # coarse scales whose short side would drop below the minimum are skipped (very wide or tall images)
+    sizes = [s for s in scale_sizes(size, scales) if min(shape_at(s)) >= MIN_IMAGE_SIDE]
+    for index, long_side in enumerate(sizes):
         hw = shape_at(long_side)
         content_s = content_at(hw)
         styles_s = [resize_long_side(s, max(MIN_SCALE_SIDE, round(long_side * style_scale))).to(dev)

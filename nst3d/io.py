@@ -196,6 +196,7 @@ def staged_directory(path: str | os.PathLike, force: bool = False,
         for name in written:
             os.replace(stage / name, path / name)
         for name in set(owned) - written:
-            (path / name).unlink(missing_ok=True)
+            if (path / name).is_file():
+                (path / name).unlink()
     finally:
         shutil.rmtree(stage, ignore_errors=True)

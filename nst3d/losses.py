@@ -70,8 +70,8 @@ def style_loss(features: Mapping[str, torch.Tensor], target_grams: Mapping[str, 
 def tv_loss(image: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
     """Mean squared difference between neighbouring pixels of (B, C, H, W), per batch item -> (B,).
 
-    With a `mask` (B, 1, H, W) in [0, 1], a pair of pixels counts with the product of their mask values,
-    so on renders the silhouette (object against background) is not smoothed, only the surface.
+    With a `mask` (B, 1, H, W) in [0, 1], only pairs of fully covered pixels count, so on renders the
+    silhouette (object against background, fractional when supersampled) is not smoothed, only the surface.
     """
     total = image.new_zeros(image.shape[0])
     for dim in (-1, -2):
@@ -80,7 +80,8 @@ def tv_loss(image: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tens
         if mask is None:
             total = total + diff.mean((1, 2, 3))
         else:
-            pairs = mask.narrow(dim, 1, length) * mask.narrow(dim, 0, length)      # (B, 1, h, w)
+            inside = (mask > 0.999).to(image.dtype)
+            pairs = inside.narrow(dim, 1, length) * inside.narrow(dim, 0, length)  # (B, 1, h, w)
             count = pairs.sum((1, 2, 3)).clamp(min=1e-8) * image.shape[1]
             total = total + (diff * pairs).sum((1, 2, 3)) / count
     return total

@@ -355,9 +355,10 @@ def stylize_mesh(mesh: str | Path | Mesh, styles: Sequence[torch.Tensor], *,
                         run.history)), "total_seconds": time.perf_counter() - started},
         "history": [{k: round(v, 6) for k, v in h.items()} for h in run.history],
         "interrupted": run.interrupted,
+        "diverged": run.diverged,
     }
     if run.diverged:
-        notice("the optimization diverged; the exported texture is the last finite one (try a lower --lr)")
+        notice("the optimization diverged; the exported texture is the one before that (try a lower --lr)")
     return MeshResult(final[0].cpu(), source, frames, record, run.interrupted)
 
 

@@ -73,7 +73,8 @@ def _vgg16_state(edit) -> dict:
 @pytest.mark.parametrize("edit,message", [
     (lambda s: s.pop("features.0.bias"), "features.0 has no bias"),
     (lambda s: s.update({"features.weight": torch.zeros(1)}), None),   # a stray key is ignored
-    (lambda s: s.update({"features.2.weight": torch.zeros(64, 32, 3, 3)}), r"needs \(64, 64, 3, 3\)"),
+    (lambda s: s.update({"features.2.weight": torch.zeros(64, 32, 3, 3)}), r"layer 2 .* \(64, 64, 3, 3\)"),
+    (lambda s: s.update({"features.0.bias": torch.zeros(32)}), r"layer 1 .* and \(64,\)"),
     (lambda s: s.update({"features.1.running_mean": torch.zeros(64)}), "batch-norm VGG"),
     (lambda s: [s.pop(k) for k in list(s) if k.startswith("features.28")], "found 12 conv layers"),
 ])
@@ -85,6 +86,21 @@ def test_malformed_weight_files_are_one_line_errors(tmp_path, edit, message):
     else:
         with pytest.raises(Nst3dError, match=message):
             feats.load_backbone("auto", str(path))
+
+
+def test_auto_skips_a_corrupt_cached_vgg19_for_the_offline_weights(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path))
+    cached = feats._torchvision_cache_file("vgg19")
+    cached.parent.mkdir(parents=True)
+    cached.write_bytes(b"half a download")
+    feats.load_backbone.cache_clear()
+    try:
+        assert feats.load_backbone("auto").name == "vgg16-hed"
+        assert "are unreadable" in capsys.readouterr().err
+        with pytest.raises(Nst3dError, match="unreadable .* delete that file"):
+            feats.load_backbone("vgg19")
+    finally:
+        feats.load_backbone.cache_clear()
 
 
 def test_bf16_autocast_keeps_features_and_losses_within_one_percent():

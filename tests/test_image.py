@@ -44,6 +44,12 @@ def test_multiscale_runs_each_scale_and_adam_works():
     assert len(result.frames) == 3 and result.frames[0].shape == (96, 128, 3)
 
 
+def test_coarse_scales_too_thin_for_vgg_are_skipped():
+    wide = torch.rand(1, 3, 24, 480)
+    result = img.stylize(wide, [STYLE], size=480, steps=1, scales=2, progress=False, backbone="vgg16-hed")
+    assert [s["size"] for s in result.record["timings"]["scales"]] == [[480, 24]]  # 240x12 was skipped
+
+
 def test_preserve_colors_keeps_content_chroma():
     gray = torch.full((1, 3, 8, 8), 0.5)
     colored = torch.tensor([0.6, 0.4, 0.4]).view(1, 3, 1, 1).expand(1, 3, 8, 8)

@@ -50,6 +50,10 @@ def test_masked_tv_loss_counts_only_pairs_inside_the_mask():
     # inside pairs: horizontal (0,1), (0,3) -> 1, 9; vertical (0,0), (1,3) -> 0, 4; means 5 and 2
     assert losses.tv_loss(img, mask).item() == pytest.approx(7.0)
     assert losses.tv_loss(img, torch.ones_like(mask)).item() == pytest.approx(losses.tv_loss(img).item())
+    edge = mask.clone()
+    edge[..., 1] = 0.5                     # a supersampled silhouette: partly covered pixels do not count
+    assert losses.tv_loss(img, edge).item() == 0.0
+    assert losses.tv_loss(img, torch.zeros_like(mask)).item() == 0.0
 
 
 def test_blend_grams_weights_sum_to_one():

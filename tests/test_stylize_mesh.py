@@ -43,6 +43,8 @@ def test_same_seed_same_texture(small_torus):
     assert torch.equal(a.texture, b.texture) and not torch.equal(a.texture, c.texture)
     last = stylize_mesh(small_torus, [STYLE], seed=5, average_decay=0.0, **{**TINY, "steps": 3})
     assert not torch.equal(a.texture, last.texture)  # the default exports the average, not the last step
+    small = stylize_mesh(small_torus, [STYLE], **{**TINY, "steps": 1, "texture_size": 16})
+    assert small.record["pyramid_levels"] == 3  # capped: the coarsest level keeps 4 texels
 
 
 def test_textured_mesh_keeps_content_and_reports_it(small_torus):
