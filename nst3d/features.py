@@ -146,9 +146,9 @@ def _torchvision_cache_file(arch: str) -> Path:
 def _load_torchvision(arch: str, download: bool) -> Backbone:
     """torchvision's ImageNet VGG weights from the hub cache, downloading them if allowed."""
     cached = _torchvision_cache_file(arch)
-    if not cached.is_file() and not download:
-        raise Nst3dError(f"torchvision {arch} weights are not cached at {cached}")
     was_cached = cached.is_file()
+    if not was_cached and not download:
+        raise Nst3dError(f"torchvision {arch} weights are not cached at {cached}")
     try:
         state = torch.hub.load_state_dict_from_url(TORCHVISION_URLS[arch], progress=False, check_hash=True)
     except Exception as exc:  # network and unpickling errors come in many types; all mean the same here

@@ -74,13 +74,13 @@ def tv_loss(image: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tens
     silhouette (object against background, fractional when supersampled) is not smoothed, only the surface.
     """
     total = image.new_zeros(image.shape[0])
+    inside = None if mask is None else (mask > 0.999).to(image.dtype)                # (B, 1, H, W)
     for dim in (-1, -2):
         length = image.shape[dim] - 1
         diff = (image.narrow(dim, 1, length) - image.narrow(dim, 0, length)).pow(2)
-        if mask is None:
+        if inside is None:
             total = total + diff.mean((1, 2, 3))
         else:
-            inside = (mask > 0.999).to(image.dtype)
             pairs = inside.narrow(dim, 1, length) * inside.narrow(dim, 0, length)  # (B, 1, h, w)
             count = pairs.sum((1, 2, 3)).clamp(min=1e-8) * image.shape[1]
             total = total + (diff * pairs).sum((1, 2, 3)) / count

@@ -318,9 +318,8 @@ def stylize_mesh(mesh: str | Path | Mesh, styles: Sequence[torch.Tensor], *,
     average = IterateAverage(average_decay)
 
     def on_step(step: int) -> None:
-        if average_decay > 0:
-            with torch.no_grad():
-                average.update(current_texture())
+        with torch.no_grad():
+            average.update(current_texture())  # decay 0 keeps just the last step's texture
         # backward ran between the end of objective() and now: network part until the hook on rgb fired
         timer["network"] += timer["_hook"] - timer["_fwd_end"]
         if gif_every and step % gif_every == 0 and step < steps:
