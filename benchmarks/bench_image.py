@@ -53,8 +53,9 @@ def step_case(size: int, device: str, steps: int) -> dict:
 
 def quality_case(device: str, steps: int) -> dict:
     """Baseline (single scale, full VGG, 300 L-BFGS steps at 512) vs the default pipeline at 512."""
-    from nst3d.image import DEFAULT_STYLE_LAYERS, stylize
+    from nst3d.image import stylize
     from nst3d.io import load_image
+    from nst3d.options import DEFAULT_STYLE_LAYERS
 
     content, style = (load_image(p) for p in inputs())
     # relu5_3 at weight 0 makes the network run to its end, as a plain implementation would.

@@ -88,9 +88,9 @@ def speckle(image: torch.Tensor, mask: torch.Tensor | None = None) -> float:
 
 def speckle_ratio(mesh, texture: torch.Tensor, style: torch.Tensor, size: int) -> float:
     """Speckle of size² held-out renders of `texture` over that of the style image resized to `size`."""
-    from nst3d.image import resize_long_side
     from nst3d.mesh import normalize
     from nst3d.render import render
+    from nst3d.style import resize_long_side
     from nst3d.stylize_mesh import heldout_cameras
 
     cameras = heldout_cameras(2.7, 40.0, texture.device)

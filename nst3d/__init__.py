@@ -6,9 +6,11 @@ import os
 # processes; passive waiting costs ~2% when the machine is idle. Only effective before torch is imported.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-__version__ = "0.1.0"
-
 from nst3d.image import reconstruct, stylize, synthesize_texture, transfer  # noqa: E402
+from nst3d.options import ImageOptions, MeshOptions, ReconstructOptions, RenderOptions, TextureOptions  # noqa: E402
 from nst3d.stylize_mesh import stylize_mesh, write_mesh_outputs  # noqa: E402
+from nst3d.version import __version__  # noqa: E402
 
-__all__ = ["reconstruct", "stylize", "stylize_mesh", "synthesize_texture", "transfer", "write_mesh_outputs"]
+__all__ = ["ImageOptions", "MeshOptions", "ReconstructOptions", "RenderOptions", "TextureOptions",
+           "__version__", "reconstruct", "stylize", "stylize_mesh", "synthesize_texture", "transfer",
+           "write_mesh_outputs"]

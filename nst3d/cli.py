@@ -1,4 +1,8 @@
-"""The `nst3d` command line: typer commands over the Python API, one per job."""
+"""The `nst3d` command line: the registry of typer commands over the Python API, one per job.
+
+Command modules define handlers and their inputs and import nothing from here; this module registers
+them and turns user errors into one line on stderr.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +10,7 @@ import sys
 
 import typer
 
+from nst3d import cli_image, cli_mesh, cli_render
 from nst3d.errors import Nst3dError
 
 app = typer.Typer(
@@ -16,6 +21,8 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
 )
+for module in (cli_image, cli_mesh, cli_render):
+    module.register_commands(app)
 
 
 def main() -> None:
@@ -40,7 +47,3 @@ def main() -> None:
     except OSError as exc:
         print(f"nst3d: error: {exc.strerror or exc}: {exc.filename or ''}".rstrip(": "), file=sys.stderr)
         sys.exit(2)
-
-
-# Commands register themselves on `app` when their modules are imported.
-from nst3d import cli_image, cli_mesh, cli_render  # noqa: E402, F401

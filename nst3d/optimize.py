@@ -1,7 +1,8 @@
 """The one optimization loop every job shares: L-BFGS or Adam, progress bar, best-so-far, Ctrl-C.
 
 The caller supplies the parameters and an `objective()` that computes the loss from them (and returns
-named terms for the progress bar and the history). One *step* is one evaluation of the objective and one
+named terms for the progress bar and the history); the loop backpropagates it, unless the objective has
+done that itself (then it returns the loss detached). One *step* is one evaluation of the objective and one
 parameter update, for both optimizers, so step counts and timings compare directly.
 """
 
@@ -68,67 +69,95 @@ def make_optimizer(name: str, params: list[torch.Tensor], lr: float | None) -> t
     raise ValueError(f"unknown optimizer {name!r}")
 
 
-def optimize(params: list[torch.Tensor], objective: Objective, steps: int, optimizer: str = "lbfgs",
-             lr: float | None = None, project: Callable[[], None] | None = None,
-             callback: Callable[[int], None] | None = None, keep_best: bool = True,
-             description: str = "optimizing", progress: bool = True) -> OptimizeResult:
-    """Minimize objective() over params for `steps` steps.
+@dataclass(frozen=True)
+class LoopSettings:
+    """How the loop runs: its length, optimizer and step size, what it keeps, how it shows progress."""
+
+    steps: int
+    optimizer: str = "lbfgs"
+    lr: float | None = None                         # None: DEFAULT_LR of the optimizer
+    keep_best: bool = True                          # return the lowest-loss parameters, else the last
+    description: str = "optimizing"
+    progress: bool = True
+
+
+def optimize(params: list[torch.Tensor], objective: Objective, loop: LoopSettings,
+             project: Callable[[], None] | None = None,
+             callback: Callable[[int], None] | None = None) -> OptimizeResult:
+    """Minimize objective() over params for loop.steps steps.
 
     project() runs after each update under no_grad (e.g. clamp pixels to [0, 1]); callback(step) runs
     after each step with 1-based step numbers (snapshots, GIF frames). With keep_best the parameters
     with the lowest evaluated loss are returned, else the last ones. Ctrl-C stops early and still returns.
     """
-    opt = make_optimizer(optimizer, params, lr)
-    result = OptimizeResult(params=[p.detach().clone() for p in params])
-    best = math.inf
-    last_terms: dict[str, float] = {}
-
-    def closure() -> torch.Tensor:
-        nonlocal best, last_terms
-        begin = time.perf_counter()
-        opt.zero_grad(set_to_none=True)
-        loss, terms = objective()
-        loss.backward()
-        value = float(loss.detach())
-        result.eval_seconds += time.perf_counter() - begin
-        last_terms = {"loss": value, **terms}
-        if keep_best and value < best:
-            best = value
-            result.params = [p.detach().clone() for p in params]
-        return loss
-
-    start = time.perf_counter()
-    bar = tqdm(total=steps, desc=description, unit="step", disable=not progress, dynamic_ncols=True,
-               leave=True)
+    run = _Run(params, objective, loop, project, callback)
+    bar = tqdm(total=loop.steps, desc=loop.description, unit="step", disable=not loop.progress,
+               dynamic_ncols=True, leave=True)
     try:
-        for step in range(1, steps + 1):
-            before = None if keep_best else [p.detach().clone() for p in params]
-            opt.step(closure)
-            if not math.isfinite(last_terms["loss"]):
-                notice(f"the loss became {last_terms['loss']} at step {step}; stopping with the last finite "
-                       f"result (try a lower --lr)")
-                if before is not None:
-                    with torch.no_grad():
-                        for p, b in zip(params, before, strict=True):
-                            p.copy_(b)
-                result.diverged = True
+        for number in range(1, loop.steps + 1):
+            if not run.step(number):
+                run.result.diverged = True
                 break
-            result.history.append({**last_terms, "t": time.perf_counter() - start})
-            begin = time.perf_counter()
-            if project is not None:
-                with torch.no_grad():
-                    project()
-            if callback is not None:
-                callback(step)
-            result.callback_seconds += time.perf_counter() - begin
             bar.update(1)
-            bar.set_postfix({k: f"{v:.3g}" for k, v in last_terms.items()}, refresh=False)
+            bar.set_postfix({k: f"{v:.3g}" for k, v in run.last_terms.items()}, refresh=False)
     except KeyboardInterrupt:
-        result.interrupted = True
+        run.result.interrupted = True
         notice("interrupted: keeping the result so far")
     finally:
         bar.close()
-    if not keep_best:
-        result.params = [p.detach().clone() for p in params]
-    result.seconds = time.perf_counter() - start
-    return result
+    if not loop.keep_best:
+        run.result.params = [p.detach().clone() for p in params]
+    run.result.seconds = time.perf_counter() - run.start
+    return run.result
+
+
+class _Run:
+    """The state of one optimize() call: the optimizer, the best loss so far, the last terms."""
+
+    def __init__(self, params: list[torch.Tensor], objective: Objective, loop: LoopSettings,
+                 project: Callable[[], None] | None, callback: Callable[[int], None] | None):
+        self.params, self.objective, self.loop = params, objective, loop
+        self.project, self.callback = project, callback
+        self.opt = make_optimizer(loop.optimizer, params, loop.lr)
+        self.result = OptimizeResult(params=[p.detach().clone() for p in params])
+        self.best = math.inf
+        self.last_terms: dict[str, float] = {}
+        self.start = time.perf_counter()
+
+    def closure(self) -> torch.Tensor:
+        """One evaluation of the objective with its gradients (L-BFGS may call it again)."""
+        begin = time.perf_counter()
+        self.opt.zero_grad(set_to_none=True)
+        loss, terms = self.objective()
+        if loss.requires_grad:  # an objective may run its own backward and return the loss detached
+            loss.backward()
+        value = float(loss.detach())
+        self.result.eval_seconds += time.perf_counter() - begin
+        self.last_terms = {"loss": value, **terms}
+        if self.loop.keep_best and value < self.best:
+            self.best = value
+            self.result.params = [p.detach().clone() for p in self.params]
+        return loss
+
+    def step(self, number: int) -> bool:
+        """One update; False when the loss stopped being finite (then the last finite values are kept)."""
+        before = None if self.loop.keep_best else [p.detach().clone() for p in self.params]
+        self.opt.step(self.closure)
+        loss = self.last_terms["loss"]
+        if not math.isfinite(loss):
+            notice(f"the loss became {loss} at step {number}; stopping with the last finite result (try a "
+                   f"lower --lr)")
+            if before is not None:
+                with torch.no_grad():
+                    for p, b in zip(self.params, before, strict=True):
+                        p.copy_(b)
+            return False
+        self.result.history.append({**self.last_terms, "t": time.perf_counter() - self.start})
+        begin = time.perf_counter()
+        if self.project is not None:
+            with torch.no_grad():
+                self.project()
+        if self.callback is not None:
+            self.callback(number)
+        self.result.callback_seconds += time.perf_counter() - begin
+        return True

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import torch
 
-from nst3d import __version__
 from nst3d.io import atomic_output
+from nst3d.version import __version__
 
 
 def _jsonable(value):

@@ -10,6 +10,7 @@ is a Laplacian pyramid in logit space (see texture_param.py); Adam updates it.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -19,38 +20,36 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from nst3d import features as feats
 from nst3d import losses
 from nst3d.errors import Nst3dError
-from nst3d.image import (
-    DEFAULT_CONTENT_LAYERS,
-    DEFAULT_STYLE_LAYERS,
-    blend_weights,
-    check_positive,
-    check_style_scale,
-    keep_content_colors,
-    parse_weighted_layers,
-    resize_long_side,
-)
 from nst3d.io import save_gif, staged_directory, to_uint8
 from nst3d.mesh import Mesh, ensure_uvs, export_glb, export_obj, load_mesh, normalize, uv_coverage_mask
 from nst3d.mesh.uvraster import nearest_covered
-from nst3d.optimize import IterateAverage, optimize
+from nst3d.optimize import IterateAverage, LoopSettings, OptimizeResult, optimize
+from nst3d.options import MeshOptions, blend_weights, make_options
 from nst3d.records import write_record
 from nst3d.render.camera import Cameras, orbit_cameras, random_views
 from nst3d.render.shade import composite, interpolate, rasterize_mesh, sample_texture, uv_derivatives
-from nst3d.runtime import fast_bf16, notice, resolve_device, seed_everything, synchronize
+from nst3d.runtime import notice, resolve_device, seed_everything
 from nst3d.seams import sample_points, seam_points
+from nst3d.style import (
+    StyleLoss,
+    content_features,
+    gram_targets,
+    keep_content_colors,
+    load_feature_net,
+    resize_long_side,
+    style_distance,
+)
 from nst3d.texture_param import PyramidTexture
+from nst3d.timing import Clock
 from nst3d.turntable import turntable_frames
 
-MESH_INITS = ("auto", "original", "gray", "noise")
 HELDOUT_VIEWS = 8
 EVAL_SUPERSAMPLE = 2
-MIN_TEXTURE_SIZE = 16
+MIN_STYLE_SIDE = 32
 OUTPUT_FILES = ("mesh.obj", "mesh.mtl", "texture.png", "mesh.glb", "turntable.gif", "progress.gif",
                 "run.json")  # everything write_mesh_outputs can write
-MAX_TEXTURE_SIZE = 8192
 TURNTABLE_FRAMES = 36
 TURNTABLE_SIZE = 384
 
@@ -139,226 +138,234 @@ def prepare_mesh(mesh: str | Path | Mesh, texture: str | Path | None = None) -> 
     return ensure_uvs(mesh)
 
 
-def stylize_mesh(mesh: str | Path | Mesh, styles: Sequence[torch.Tensor], *,
-                 texture: str | Path | None = None, steps: int = 300, texture_size: int = 512,
-                 render_size: int = 256, views_per_step: int = 2,
-                 elevation: tuple[float, float] = (-15.0, 45.0), distance: float = 2.7, fov: float = 40.0,
-                 style_weight: float = 10.0, content_weight: float = 1.0, tv_weight: float = 50.0,
-                 seam_weight: float = 1000.0,
-                 style_blend: Sequence[float] | None = None, style_scale: float = 1.0,
-                 preserve_colors: bool = False, init: str = "auto", lr: float = 0.05, seed: int = 0,
-                 device: str = "auto", backbone: str = "auto", weights: str | None = None,
-                 style_layers: str | Sequence[str] = DEFAULT_STYLE_LAYERS,
-                 content_layers: str | Sequence[str] = DEFAULT_CONTENT_LAYERS, gif_every: int = 10,
-                 supersample: int = 1, mipmap: bool = True, levels: int = 4, bank_size: int = 64,
-                 average_decay: float = 0.9, progress: bool = True) -> MeshResult:
-    """Stylize the UV texture of `mesh` (a path or a Mesh) with one or more style images (1, 3, H, W).
+@dataclass
+class MeshScene:
+    """What is fixed over a run: the mesh (as given, and normalized on the device) and its view banks."""
 
-    Returns the new texture (texture_size square), the mesh with UVs (unwrapped if it had none),
-    progress frames (a fixed front view every `gif_every` steps) and a record with parameters, backbone,
-    seed, timings, loss history and the held-out style distance before and after.
-    """
-    params = {k: v for k, v in locals().items() if k not in ("mesh", "styles")}
-    for name in ("steps", "texture_size", "render_size", "views_per_step", "supersample", "levels",
-                 "bank_size"):
-        check_positive(name, params[name], integer=True)
-    for name in ("style_weight", "content_weight", "tv_weight", "seam_weight"):
-        check_positive(name, params[name], allow_zero=True)
-    for name in ("lr", "distance", "fov"):
-        check_positive(name, params[name])
-    check_style_scale(style_scale)
-    check_positive("gif_every", gif_every, integer=True, allow_zero=True)
-    if not MIN_TEXTURE_SIZE <= texture_size <= MAX_TEXTURE_SIZE:
-        raise Nst3dError(f"texture size {texture_size} must be between {MIN_TEXTURE_SIZE} and "
-                         f"{MAX_TEXTURE_SIZE}")
-    if not 0 <= average_decay < 1:
-        raise Nst3dError(f"average decay {average_decay} must be >= 0 and < 1")
-    if supersample > 8:
-        raise Nst3dError(f"supersample {supersample} is too large (at most 8: it costs supersample^2 times "
-                         f"the render work and memory)")
-    if render_size > 4096 or render_size < 32:
-        raise Nst3dError(f"render size {render_size} must be between 32 and 4096")
-    if not 10 <= fov <= 150:
-        raise Nst3dError(f"fov {fov} must be between 10 and 150 degrees (it is jittered by +-5)")
-    if not (-90 <= elevation[0] <= elevation[1] <= 90):
-        raise Nst3dError(f"elevation range {elevation} must be MIN <= MAX within -90..90 degrees")
-    if init not in MESH_INITS:
-        raise Nst3dError(f"unknown init {init!r}; choose one of {', '.join(MESH_INITS)}")
-    if not styles:
-        raise Nst3dError("at least one style image is needed")
-    blend = blend_weights(style_blend, len(styles))
+    source: Mesh                # as given (original coordinates), with UVs
+    mesh: Mesh                  # normalized to the unit sphere, on the device
+    bank: ViewBank              # random training views
+    heldout: ViewBank           # fixed evaluation views (reference renderer)
+    front: ViewBank             # the progress GIF's view
+    background: torch.Tensor    # (3,) the styles' mean color behind the object
+    original: torch.Tensor | None  # (1, 3, H, W) the mesh's own texture, on the device
 
-    started = time.perf_counter()
-    timer = {"render": 0.0, "network": 0.0, "optimizer": 0.0, "setup": 0.0, "evaluation": 0.0}
-    dev = resolve_device(device)
-    generator = seed_everything(seed)
-    torch.backends.cudnn.benchmark = False
-    source = prepare_mesh(mesh, texture)
-    original = source.texture
-    if init == "auto":
-        init = "original" if original is not None else "gray"
-    if init == "original" and original is None:
-        raise Nst3dError("--init original needs a textured mesh (this one has no texture); use gray or noise")
-    use_content = original is not None and content_weight > 0
-    if preserve_colors and original is None:
-        notice("--preserve-colors has no effect: the mesh has no texture whose colors could be kept")
-    view_mesh = normalize(source).to(dev)
 
-    bone = feats.load_backbone(backbone, weights)
-    style_w = parse_weighted_layers(style_layers, bone.arch)
-    content_w = parse_weighted_layers(content_layers, bone.arch) if use_content else {}
-    net = feats.FeatureNet(bone, list(style_w) + list(content_w), bf16=fast_bf16(dev)).to(dev)
-
-    with torch.no_grad():
-        grams = []
-        for style in styles:
-            found = net(resize_long_side(style, max(32, round(render_size * style_scale))).to(dev))
-            grams.append({k: losses.gram(found[k]) for k in style_w})
-        style_targets = losses.blend_grams(grams, blend)
-        background = torch.stack([s.mean((0, 2, 3)) for s in styles]).mean(0).to(dev)  # (3,)
-
-    distances = (0.9 * distance, 1.1 * distance)
-    bank = build_view_bank(view_mesh, random_views(bank_size, generator, elevation, distances,
-                                                   (fov - 5, fov + 5)), render_size, supersample)
+def build_scene(source: Mesh, styles: Sequence[torch.Tensor], opts: MeshOptions, device: torch.device,
+                generator: torch.Generator) -> MeshScene:
+    """Normalize the mesh and rasterize its training, held-out and progress views once."""
+    mesh = normalize(source).to(device)
+    distances = (0.9 * opts.distance, 1.1 * opts.distance)
+    cameras = random_views(opts.bank_size, generator, opts.elevation, distances, (opts.fov - 5, opts.fov + 5))
+    bank = build_view_bank(mesh, cameras, opts.render_size, opts.supersample)
     # Held-out views always use the reference renderer (mip-mapped, 2x supersampled), whatever the
     # training renders use, so that antialiasing choices are judged by what a good viewer shows.
-    heldout = build_view_bank(view_mesh, heldout_cameras(distance, fov, dev), render_size, EVAL_SUPERSAMPLE)
-    front = build_view_bank(view_mesh, orbit_cameras(distance, 15.0, 0.0, fov, device=dev), render_size,
-                            supersample)
+    heldout = build_view_bank(mesh, heldout_cameras(opts.distance, opts.fov, device), opts.render_size,
+                              EVAL_SUPERSAMPLE)
+    front = build_view_bank(mesh, orbit_cameras(opts.distance, 15.0, 0.0, opts.fov, device=device),
+                            opts.render_size, opts.supersample)
     if not bank.faces_seen.any():
         raise Nst3dError("the mesh is not visible from any view; check --distance and --fov")
-    if not mipmap:
+    if not opts.mipmap:
         bank.uv_da = front.uv_da = None
+    background = torch.stack([s.mean((0, 2, 3)) for s in styles]).mean(0).to(device)  # (3,)
+    original = None if source.texture is None else source.texture[None].to(device)
+    return MeshScene(source, mesh, bank, heldout, front, background, original)
 
+
+def resolve_init(opts: MeshOptions, source: Mesh) -> str:
+    """'auto' -> original for a textured mesh, else gray; 'original' needs a texture."""
+    if opts.init == "auto":
+        return "original" if source.texture is not None else "gray"
+    if opts.init == "original" and source.texture is None:
+        raise Nst3dError("--init original needs a textured mesh (this one has no texture); use gray or noise")
+    return opts.init
+
+
+def start_texture(init: str, size: int, original: torch.Tensor | None,
+                  generator: torch.Generator) -> torch.Tensor:
+    """The first texture (1, 3, size, size): the original resized, flat gray, or noise."""
     if init == "original":
-        start = F.interpolate(original[None], size=(texture_size, texture_size), mode="bilinear",
-                              antialias=True, align_corners=False)
-    elif init == "gray":
-        start = torch.full((1, 3, texture_size, texture_size), 0.5)
-    else:
-        start = torch.rand((1, 3, texture_size, texture_size), generator=generator)
-    param = PyramidTexture(start.to(dev), levels)
-    fill = island_fill_index(view_mesh, texture_size)
-    seam_one, seam_two = (p.to(dev) for p in seam_points(view_mesh))
+        return F.interpolate(original.cpu(), size=(size, size), mode="bilinear", antialias=True,
+                             align_corners=False)
+    if init == "gray":
+        return torch.full((1, 3, size, size), 0.5)
+    return torch.rand((1, 3, size, size), generator=generator)
 
-    def current_texture() -> torch.Tensor:
-        """The optimized texture with every texel outside the islands copied from the nearest inside."""
-        return param().flatten(2)[:, :, fill].view(1, 3, texture_size, texture_size)
-    original_tex = None if original is None else original[None].to(dev)
-    content_cache: dict[int, dict[str, torch.Tensor]] = {}
 
-    def content_targets(index: torch.Tensor) -> dict[str, torch.Tensor]:
-        missing = [i for i in index.tolist() if i not in content_cache]
+class MeshObjective:
+    """One step's loss: random bank views of the current texture, scored by the style core, plus the
+    seam and TV terms. It runs its own backward, split at the renders so the clock can tell the network's
+    share from the renderer's."""
+
+    def __init__(self, scene: MeshScene, param: PyramidTexture, loss: StyleLoss, opts: MeshOptions,
+                 generator: torch.Generator, clock: Clock):
+        self.scene, self.param, self.loss, self.opts = scene, param, loss, opts
+        self.generator, self.clock = generator, clock
+        self.fill = island_fill_index(scene.mesh, opts.texture_size)
+        self.seam_one, self.seam_two = (p.to(scene.mesh.vertices.device) for p in seam_points(scene.mesh))
+        self.use_content = scene.original is not None and opts.content_weight > 0
+        self.content_cache: dict[int, dict[str, torch.Tensor]] = {}
+
+    def texture(self) -> torch.Tensor:
+        """The optimized texture (1, 3, T, T); texels outside the islands are copies of the nearest inside."""
+        size = self.opts.texture_size
+        return self.param().flatten(2)[:, :, self.fill].view(1, 3, size, size)
+
+    def render(self, texture: torch.Tensor, views: ViewBank, index: torch.Tensor,
+               supersample: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Unlit renders (B, 3, H, W) of `texture` for `views[index]` over the background, and masks."""
+        return shade_views(texture, views, index, self.scene.background, supersample)
+
+    def content_targets(self, index: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Features of the original texture's renders for these bank views (computed once per view)."""
+        if not self.use_content:
+            return {}
+        layers = self.loss.setup.content_layers
+        missing = [i for i in index.tolist() if i not in self.content_cache]
         if missing:
-            with torch.no_grad():
-                rgb, _ = shade_views(original_tex, bank, torch.tensor(missing, device=dev), background,
-                                     supersample)
-                found = net(rgb)
+            views = torch.tensor(missing, device=index.device)
+            rgb, _ = self.render(self.scene.original, self.scene.bank, views, self.opts.supersample)
+            found = content_features(self.loss.setup.net, rgb, layers)
             for j, i in enumerate(missing):
-                content_cache[i] = {k: found[k][j:j + 1] for k in content_w}
-        return {k: torch.cat([content_cache[i][k] for i in index.tolist()]) for k in content_w}
+                self.content_cache[i] = {k: found[k][j:j + 1] for k in layers}
+        return {k: torch.cat([self.content_cache[i][k] for i in index.tolist()]) for k in layers}
 
-    def evaluate(views: ViewBank, texture: torch.Tensor) -> float:
-        """Mean masked Gram style distance over views (the held-out quality measure)."""
+    def __call__(self) -> tuple[torch.Tensor, dict[str, float]]:
+        opts, device = self.opts, self.scene.mesh.vertices.device
+        with self.clock("render"):
+            index = torch.randint(len(self.scene.bank), (opts.views_per_step,), generator=self.generator)
+            index = index.to(device)
+            texture = self.texture()
+            rgb, mask = self.render(texture, self.scene.bank, index, opts.supersample)
+        pixels = rgb.detach().requires_grad_(True)
+        with self.clock("network"):
+            total, named = self.loss(self.loss.setup.net(pixels), self.content_targets(index), mask)
+            if opts.tv_weight > 0:
+                named["tv"] = losses.tv_loss(pixels, mask).mean()
+                total = total + opts.tv_weight * named["tv"]
+            total.backward()
+        with self.clock("render"):
+            seam = texture.new_zeros(())
+            if opts.seam_weight > 0 and len(self.seam_one):
+                named["seam"] = (sample_points(texture, self.seam_one) -
+                                 sample_points(texture, self.seam_two)).pow(2).sum(1).mean()
+                seam = opts.seam_weight * named["seam"]
+            torch.autograd.backward([rgb, seam], [pixels.grad, None])
+        terms = {k: float(v.detach()) for k, v in named.items() if "/" not in k}
+        return (total + seam).detach(), terms
+
+    @torch.no_grad()
+    def evaluate(self, texture: torch.Tensor) -> float:
+        """Mean masked Gram style distance over the held-out views (the quality measure)."""
+        views = self.scene.heldout
+        rgb, mask = self.render(texture, views, torch.arange(len(views), device=texture.device),
+                                EVAL_SUPERSAMPLE)
+        setup = self.loss.setup
+        return float(style_distance(setup.net(rgb), self.loss.style_targets, setup.style_layers, mask)[0])
+
+    @torch.no_grad()
+    def frame(self, texture: torch.Tensor) -> np.ndarray:
+        """The progress GIF's view of `texture`, as uint8 (h, w, 3)."""
+        index = torch.zeros(1, dtype=torch.long, device=texture.device)
+        return to_uint8(self.render(texture, self.scene.front, index, self.opts.supersample)[0])
+
+
+@dataclass
+class TextureRecorder:
+    """After each step: fold the texture into the iterate average, and a progress frame when due."""
+
+    objective: MeshObjective
+    average: IterateAverage
+    frames: list[np.ndarray] = field(default_factory=list)
+
+    def __call__(self, step: int) -> None:
         with torch.no_grad():
-            rgb, mask = shade_views(texture, views, torch.arange(len(views), device=dev), background,
-                                    EVAL_SUPERSAMPLE)
-            per_layer = losses.style_loss(net(rgb), style_targets, style_w, mask)
-        return float(sum(v.mean() for v in per_layer.values()) / sum(style_w.values()))
+            texture = self.objective.texture()
+            self.average.update(texture)  # decay 0 keeps just the last step's texture
+        every = self.objective.opts.gif_every
+        if every and step % every == 0 and step < self.objective.opts.steps:
+            self.frames.append(self.objective.frame(texture))
 
-    timer["setup"] = time.perf_counter() - started
-    t0 = time.perf_counter()
-    heldout_initial = evaluate(heldout, current_texture().detach())
-    timer["evaluation"] += time.perf_counter() - t0
 
-    def objective() -> tuple[torch.Tensor, dict[str, float]]:
-        t_start = time.perf_counter()
-        index = torch.randint(len(bank), (views_per_step,), generator=generator).to(dev)
-        texture = current_texture()
-        rgb, mask = shade_views(texture, bank, index, background, supersample)
-        synchronize(dev)
-        t_rendered = time.perf_counter()
-        found = net(rgb)
-        style = sum(v.mean() for v in losses.style_loss(found, style_targets, style_w, mask).values())
-        total = style_weight * style / sum(style_w.values())
-        terms = {"style": float(style.detach()) / sum(style_w.values())}
-        if use_content:
-            per_layer = losses.content_loss(found, content_targets(index), mask)
-            content = sum(content_w[k] * v.mean() for k, v in per_layer.items()) / sum(content_w.values())
-            total = total + content_weight * content
-            terms["content"] = float(content.detach())
-        if seam_weight > 0 and len(seam_one):
-            seam = (sample_points(texture, seam_one) - sample_points(texture, seam_two)).pow(2).sum(1).mean()
-            total = total + seam_weight * seam
-            terms["seam"] = float(seam.detach())
-        if tv_weight > 0:
-            tv = losses.tv_loss(rgb, mask).mean()
-            total = total + tv_weight * tv
-            terms["tv"] = float(tv.detach())
-        synchronize(dev)
-        t_network = time.perf_counter()
-        timer["render"] += t_rendered - t_start
-        timer["network"] += t_network - t_rendered
-        def backward_reached_render(grad: torch.Tensor) -> None:
-            synchronize(dev)
-            timer["_hook"] = time.perf_counter()
+def stylize_mesh(mesh: str | Path | Mesh, styles: Sequence[torch.Tensor], options: MeshOptions | None = None,
+                 *, texture: str | Path | None = None, progress: bool = True, **overrides) -> MeshResult:
+    """Stylize the UV texture of `mesh` (a path or a Mesh) with one or more style images (1, 3, H, W).
 
-        rgb.register_hook(backward_reached_render)
-        timer["_fwd_end"] = t_network
-        return total, terms
-
-    def front_frame(texture: torch.Tensor) -> np.ndarray:
-        with torch.no_grad():
-            rgb, _ = shade_views(texture, front, torch.zeros(1, dtype=torch.long, device=dev), background,
-                                 supersample)
-        return to_uint8(rgb)
-
-    frames = [front_frame(current_texture())] if gif_every else []
-
-    average = IterateAverage(average_decay)
-
-    def on_step(step: int) -> None:
-        with torch.no_grad():
-            average.update(current_texture())  # decay 0 keeps just the last step's texture
-        # backward ran between the end of objective() and now: network part until the hook on rgb fired
-        timer["network"] += timer["_hook"] - timer["_fwd_end"]
-        if gif_every and step % gif_every == 0 and step < steps:
-            frames.append(front_frame(current_texture()))
-
-    run = optimize(list(param.parameters()), objective, steps, optimizer="adam", lr=lr, callback=on_step,
-                   keep_best=False, description="stylizing texture", progress=progress)
-    timer["render"] += run.eval_seconds - (timer["render"] + timer["network"])  # sampling's backward
-    timer["optimizer"] = run.seconds - run.eval_seconds - run.callback_seconds
+    `options` (or keyword overrides of its fields) are `nst3d mesh`'s flags; `texture` replaces the
+    mesh's own. Returns the new texture (texture_size square), the mesh with UVs (unwrapped if it had
+    none), progress frames (a fixed front view every `gif_every` steps) and a record with parameters,
+    backbone, seed, timings, loss history and the held-out style distance before and after.
+    """
+    opts = make_options(MeshOptions, options, **overrides)
+    if not styles:
+        raise Nst3dError("at least one style image is needed")
+    blend = blend_weights(opts.style_blend, len(styles))
+    started = time.perf_counter()
+    device = resolve_device(opts.device)
+    clock = Clock(device)
+    with clock("setup"):
+        generator = seed_everything(opts.seed)
+        torch.backends.cudnn.benchmark = False
+        source = prepare_mesh(mesh, texture)
+        init = resolve_init(opts, source)
+        if opts.preserve_colors and source.texture is None:
+            notice("--preserve-colors has no effect: the mesh has no texture whose colors could be kept")
+        use_content = source.texture is not None and opts.content_weight > 0
+        setup = load_feature_net(opts, device, use_content=use_content)
+        side = max(MIN_STYLE_SIDE, round(opts.render_size * opts.style_scale))
+        targets = gram_targets(setup.net, [resize_long_side(s, side).to(device) for s in styles],
+                               setup.style_layers, blend)
+        scene = build_scene(source, styles, opts, device, generator)
+        param = PyramidTexture(start_texture(init, opts.texture_size, scene.original, generator).to(device),
+                               opts.levels)
+        loss = StyleLoss(setup, targets, opts.style_weight, opts.content_weight)
+        objective = MeshObjective(scene, param, loss, opts, generator, clock)
+    with clock("evaluation"):
+        heldout_initial = objective.evaluate(objective.texture().detach())
+    recorder = TextureRecorder(objective, IterateAverage(opts.average_decay))
+    if opts.gif_every:
+        recorder.frames.append(objective.frame(objective.texture()))
+    loop = LoopSettings(opts.steps, "adam", opts.lr, keep_best=False, description="stylizing texture",
+                        progress=progress)
+    run = optimize(list(param.parameters()), objective, loop, callback=recorder)
     with torch.no_grad():
-        final = current_texture().detach() if average.value is None else average.value
-        if preserve_colors and original_tex is not None:
-            final = keep_content_colors(final, original_tex)
-    t0 = time.perf_counter()
-    heldout_final = evaluate(heldout, final)
-    timer["evaluation"] += time.perf_counter() - t0
-    if gif_every:
-        frames.append(front_frame(final))
+        final = objective.texture().detach() if recorder.average.value is None else recorder.average.value
+        if opts.preserve_colors and scene.original is not None:
+            final = keep_content_colors(final, scene.original)
+    with clock("evaluation"):
+        heldout = {"initial": heldout_initial, "final": objective.evaluate(final)}
+    if opts.gif_every:
+        recorder.frames.append(objective.frame(final))
+    if run.diverged:
+        notice("the optimization diverged; the exported texture is the one before that (try a lower --lr)")
+    record = _record(objective, init, run, heldout, clock, started)
+    return MeshResult(final[0].cpu(), source, recorder.frames, record, run.interrupted)
 
-    record = {
-        "parameters": {k: (list(v) if isinstance(v, tuple) else v) for k, v in params.items()},
-        "backbone": net.backbone_name, "arch": net.arch, "device": str(dev),
-        "layers": {"style": style_w, "content": content_w},
-        "mesh": {"faces": source.num_faces, "vertices": source.num_vertices,
-                 "had_texture": original is not None, "init": init,
-                 "faces_visible": int(bank.faces_seen.sum())},
-        "pyramid_levels": len(param.levels),  # --levels, capped so the coarsest level keeps 4 texels
-        "heldout_style_distance": {"initial": heldout_initial, "final": heldout_final,
-                                   "ratio": heldout_final / max(heldout_initial, 1e-12)},
-        "timings": {**{k: v for k, v in timer.items() if not k.startswith("_")},
-                    "optimization_seconds": run.seconds, "seconds_per_step": run.seconds / max(1, len(
-                        run.history)), "total_seconds": time.perf_counter() - started},
+
+def _record(objective: MeshObjective, init: str, run: OptimizeResult, heldout: dict[str, float],
+            clock: Clock, started: float) -> dict:
+    """The JSON-ready record of a mesh run: parameters, network, mesh facts, quality, timings, history."""
+    scene, setup = objective.scene, objective.loss.setup
+    timings = {name: clock.seconds.get(name, 0.0) for name in ("render", "network", "setup", "evaluation")}
+    timings["optimizer"] = run.seconds - run.eval_seconds - run.callback_seconds
+    return {
+        "parameters": dataclasses.asdict(objective.opts),
+        "backbone": setup.net.backbone_name, "arch": setup.net.arch,
+        "device": str(scene.mesh.vertices.device),
+        "layers": {"style": setup.style_layers, "content": setup.content_layers},
+        "mesh": {"faces": scene.source.num_faces, "vertices": scene.source.num_vertices,
+                 "had_texture": scene.original is not None, "init": init,
+                 "faces_visible": int(scene.bank.faces_seen.sum())},
+        "pyramid_levels": len(objective.param.levels),  # --levels, capped: the coarsest level keeps 4 texels
+        "heldout_style_distance": {**heldout, "ratio": heldout["final"] / max(heldout["initial"], 1e-12)},
+        "timings": {**timings, "optimization_seconds": run.seconds,
+                    "seconds_per_step": run.seconds / max(1, len(run.history)),
+                    "total_seconds": time.perf_counter() - started},
         "history": [{k: round(v, 6) for k, v in h.items()} for h in run.history],
         "interrupted": run.interrupted,
         "diverged": run.diverged,
     }
-    if run.diverged:
-        notice("the optimization diverged; the exported texture is the one before that (try a lower --lr)")
-    return MeshResult(final[0].cpu(), source, frames, record, run.interrupted)
 
 
 def write_mesh_outputs(result: MeshResult, outdir: str | Path, force: bool = False,

@@ -141,14 +141,14 @@ def test_a_diverged_run_keeps_its_best_image_and_is_not_reported_as_ctrl_c(monke
                                                                            content_png, style_png):
     from nst3d import image as img
 
-    real_terms, calls = img.StyleObjective.terms, []
+    real_terms, calls = img.ImageObjective.terms, []
 
     def terms_that_blow_up(self, image):
         calls.append(1)
         total, named = real_terms(self, image)
         return (total * float("nan"), named) if len(calls) == 3 else (total, named)
 
-    monkeypatch.setattr(img.StyleObjective, "terms", terms_that_blow_up)
+    monkeypatch.setattr(img.ImageObjective, "terms", terms_that_blow_up)
     out = tmp_path / "out.png"
     code, _, err = run_cli(monkeypatch, capsys, "image", content_png, style_png, "-o", out, *TINY)
     record = json.loads(out.with_suffix(".json").read_text())

@@ -4,7 +4,8 @@ from conftest import as_tensor, make_content, make_style
 
 from nst3d import image as img
 from nst3d.errors import Nst3dError
-from nst3d.optimize import optimize
+from nst3d.optimize import LoopSettings, optimize
+from nst3d.style import keep_content_colors
 
 CONTENT, STYLE = as_tensor(make_content()), as_tensor(make_style())
 FAST = dict(scales=1, progress=False, backbone="vgg16-hed")
@@ -53,7 +54,7 @@ def test_coarse_scales_too_thin_for_vgg_are_skipped():
 def test_preserve_colors_keeps_content_chroma():
     gray = torch.full((1, 3, 8, 8), 0.5)
     colored = torch.tensor([0.6, 0.4, 0.4]).view(1, 3, 1, 1).expand(1, 3, 8, 8)
-    out = img.keep_content_colors(gray, colored)
+    out = keep_content_colors(gray, colored)
     # luminance stays that of the gray image, hue follows the red content
     y = (out * torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)).sum(1)
     assert torch.allclose(y, torch.full_like(y, 0.5), atol=1e-4)
@@ -89,7 +90,7 @@ def test_optimize_keeps_best_and_stops_cleanly_on_ctrl_c():
         evaluated.append(x.item())
         return (x - 1).pow(2).sum(), {}
 
-    result = optimize([x], objective, steps=50, optimizer="adam", lr=1.5, progress=False)
+    result = optimize([x], objective, LoopSettings(50, "adam", 1.5, progress=False))
     assert result.interrupted and len(result.history) == 6
     best = min(evaluated, key=lambda v: (v - 1) ** 2)
     assert best != evaluated[-1]  # Adam overshoots here, so "best" differs from "last"

@@ -1,0 +1,318 @@
+"""Every option of every optimizing job, its default and its check, written once.
+
+The Python API and the command line both read these frozen dataclasses: a field is a `--flag` of the
+matching command (its help text is the field's `help`), and `__post_init__` raises the one-line
+`Nst3dError` the CLI prints. Checks that need the inputs (how many style images, the output's shape)
+live in the pipelines, which call the helpers at the bottom of this file.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import MISSING, dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any, TypeVar
+
+from nst3d.errors import Nst3dError
+
+DEFAULT_STYLE_LAYERS = "relu1_1,relu2_1,relu3_1,relu4_1,relu5_1"
+DEFAULT_CONTENT_LAYERS = "relu4_2"
+IMAGE_INITS = ("content", "noise", "style")
+MESH_INITS = ("auto", "original", "gray", "noise")
+OPTIMIZERS = ("lbfgs", "adam")
+MAX_IMAGE_SIZE = 8192
+MAX_STYLE_SCALE = 8.0     # style images larger than 8x the output only cost memory
+MIN_TEXTURE_SIZE, MAX_TEXTURE_SIZE = 16, 8192
+MIN_RENDER_SIZE, MAX_RENDER_SIZE = 32, 4096
+MAX_SUPERSAMPLE = 8       # supersample^2 times the render work and memory
+MAX_DISTANCE = 1000.0     # camera distance in mesh radii: farther, the mesh is below a pixel
+MAX_ANGLE = 1e6           # degrees; larger values have lost their fractional part in float32
+MAX_FRAMES = 3600
+MIN_FPS, MAX_FPS, MAX_GIF_FPS = 0.1, 240.0, 100.0
+DEVICE_HELP = "auto (CUDA if available, else CPU), cpu, cuda or cuda:N."
+STYLE_LAYERS_HELP = ("Comma-separated layers for the style loss, optionally weighted: "
+                     "relu1_1:0.5,relu2_1,... (also conv_N/relu_N naming).")
+
+
+def option(default: Any, help: str, *flags: str, cli_type: type | None = None) -> Any:
+    """A dataclass field with its CLI help text, optional flag names and the type typer parses."""
+    return field(default=default, metadata={"help": help, "flags": flags, "cli_type": cli_type})
+
+
+def check_positive(name: str, value: float, integer: bool = False, allow_zero: bool = False) -> None:
+    """One clear error unless `value` is a finite number > 0 (>= 0 with allow_zero; whole with integer)."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        number = math.nan
+    ok = math.isfinite(number) and (number >= 0 if allow_zero else number > 0)
+    if integer:
+        ok = ok and float(value).is_integer()
+    if not ok:
+        kind = "a whole number" if integer else "a finite number"
+        raise Nst3dError(f"{name} must be {kind} {'>= 0' if allow_zero else '> 0'}, got {value}")
+
+
+def parse_floats(text: str | Sequence[float] | None, what: str) -> tuple[float, ...] | None:
+    """'0.7,0.3' (or a sequence) -> (0.7, 0.3): finite numbers >= 0."""
+    if text is None:
+        return None
+    try:
+        values = tuple(float(v) for v in (text.split(",") if isinstance(text, str) else text)
+                       if not isinstance(v, str) or v.strip())
+    except (TypeError, ValueError):
+        raise Nst3dError(f"{what} must be comma-separated numbers, got {text!r}") from None
+    if not values or not all(math.isfinite(v) and v >= 0 for v in values):
+        raise Nst3dError(f"{what} must be finite numbers >= 0, got {text!r}")
+    return values
+
+
+def blend_weights(style_blend: Sequence[float] | None, count: int) -> list[float]:
+    """One weight >= 0 per style image (default: equal), not all zero."""
+    blend = list(style_blend) if style_blend else [1.0] * count
+    if len(blend) != count:
+        raise Nst3dError(f"--style-blend has {len(blend)} weights for {count} style images")
+    if count and sum(blend) <= 0:
+        raise Nst3dError("style blend weights must not all be zero")
+    return blend
+
+
+@dataclass(frozen=True)
+class StyleOptions:
+    """What both pipelines share: the loss weights and layers, the styles, the network, the seed."""
+
+    steps: int = option(80, "Optimization steps (one VGG forward+backward each).")
+    style_weight: float = option(10.0, "Weight of the style (Gram) loss.")
+    content_weight: float = option(1.0, "Weight of the content loss.")
+    tv_weight: float = option(0.0, "Total-variation weight (smooths high-frequency noise).")
+    style_layers: str = option(DEFAULT_STYLE_LAYERS, STYLE_LAYERS_HELP)
+    content_layers: str = option(DEFAULT_CONTENT_LAYERS, "Comma-separated layers for the content loss.")
+    style_blend: tuple[float, ...] | None = option(
+        None, "Comma-separated weights for several style images, e.g. 0.7,0.3 (default: equal).",
+        cli_type=str)
+    style_scale: float = option(1.0, "Style image size relative to the output (larger: bigger brush "
+                                "strokes).")
+    preserve_colors: bool = option(False, "Keep the content's colors; take only luminance texture from the "
+                                   "style.")
+    lr: float | None = option(None, "Learning rate.")
+    seed: int = option(0, "Random seed: the same seed gives the same result on the same device.")
+    device: str = option("auto", DEVICE_HELP)
+    backbone: str = option("auto", "VGG weights: auto (cached vgg19, else offline vgg16-hed, else download "
+                           "vgg19), vgg19, vgg16 or vgg16-hed.")
+    weights: str | None = option(None, "A torchvision-format VGG16/VGG19 state dict file; overrides "
+                                 "--backbone.", cli_type=Path)
+    gif_every: int = option(10, "Steps between GIF frames.")
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "style_blend", parse_floats(self.style_blend, "--style-blend"))
+        check_positive("steps", self.steps, integer=True)
+        for name in ("style_weight", "content_weight", "tv_weight"):
+            check_positive(name, getattr(self, name), allow_zero=True)
+        check_positive("style_scale", self.style_scale)
+        if self.style_scale > MAX_STYLE_SCALE:
+            raise Nst3dError(f"style_scale {self.style_scale} is too large (at most {MAX_STYLE_SCALE})")
+        if self.lr is not None:
+            check_positive("lr", self.lr)
+        check_positive("gif_every", self.gif_every, integer=True, allow_zero=True)
+        if not (isinstance(self.seed, int) and 0 <= self.seed < 2**63):
+            raise Nst3dError(f"--seed must be between 0 and 2**63 - 1, got {self.seed}")
+
+
+@dataclass(frozen=True)
+class ImageOptions(StyleOptions):
+    """`nst3d image` / `nst3d.transfer`: a photo painted in a style, coarse to fine."""
+
+    size: int = option(384, "Long side of the output in pixels.")
+    scales: int = option(2, "Coarse-to-fine: optimize at this many sizes, each half the next, each starting "
+                         "from the previous result (1: single scale).")
+    steps: int = option(80, "Optimization steps at each scale (one VGG forward+backward each).")
+    optimizer: str = option("lbfgs", "lbfgs (best quality per step) or adam.")
+    lr: float | None = option(None, "Learning rate. Default: 1.0 for lbfgs, 0.02 for adam.")
+    init: str = option("content", "Starting image: content, noise or style (the first style image).")
+    save_every: int = option(0, "Write the current image to the output every N steps (0: only at the end).")
+    gif_every: int = option(10, "Steps between GIF frames (used with --gif).")
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check_positive("size", self.size, integer=True)
+        check_positive("scales", self.scales, integer=True)
+        check_positive("save_every", self.save_every, integer=True, allow_zero=True)
+        if self.optimizer not in OPTIMIZERS:
+            raise Nst3dError(f"unknown optimizer {self.optimizer!r}; choose {' or '.join(OPTIMIZERS)}")
+        if self.init not in IMAGE_INITS:
+            raise Nst3dError(f"unknown init {self.init!r}; choose one of {', '.join(IMAGE_INITS)}")
+        if self.content_weight == 0 and self.style_weight == 0 and self.tv_weight == 0:
+            raise Nst3dError("all loss weights are zero: nothing to optimize")
+        if self.size > MAX_IMAGE_SIZE:
+            raise Nst3dError(f"size {self.size} is too large (at most {MAX_IMAGE_SIZE})")
+
+
+@dataclass(frozen=True)
+class ExperimentOptions(ImageOptions):
+    """The classic single-scale experiments: from white noise, at 256 px, for 300 steps."""
+
+    size: int = option(256, "Long side of the output in pixels.")
+    steps: int = option(300, "Optimization steps.")
+    scales: int = option(1, "Coarse-to-fine scales (1: single scale, the classic experiment).")
+    init: str = option("noise", "Starting image: noise (the classic experiment), content or style.")
+
+
+@dataclass(frozen=True)
+class ReconstructOptions(ExperimentOptions):
+    """`nst3d reconstruct` / `nst3d.reconstruct`: white noise optimized to match a photo's features."""
+
+    content_layers: str = option(DEFAULT_CONTENT_LAYERS, "Comma-separated layers to match, e.g. conv_4 or "
+                                 "relu1_2,relu2_2. Early layers reproduce the photo; deep layers keep the "
+                                 "layout but lose the exact texture.", "--layers")
+    style_weight: float = option(0.0, "Weight of the style loss (reconstruction has none).")
+
+
+@dataclass(frozen=True)
+class TextureOptions(ExperimentOptions):
+    """`nst3d texture` / `nst3d.synthesize_texture`: white noise optimized to match a style's Grams."""
+
+    style_layers: str = option(DEFAULT_STYLE_LAYERS, STYLE_LAYERS_HELP, "--layers", "--style-layers")
+    style_weight: float = option(1.0, "Weight of the style (Gram) loss.")
+    content_weight: float = option(0.0, "Weight of the content loss (synthesis has none).")
+
+
+@dataclass(frozen=True)
+class MeshOptions(StyleOptions):
+    """`nst3d mesh` / `nst3d.stylize_mesh`: a mesh's UV texture optimized from random views."""
+
+    steps: int = option(300, "Optimization steps (each renders --views-per-step views).")
+    texture_size: int = option(512, f"Side of the square output texture, in texels ({MIN_TEXTURE_SIZE} to "
+                               f"{MAX_TEXTURE_SIZE}).")
+    render_size: int = option(256, f"Side of each rendered view fed to VGG, in pixels ({MIN_RENDER_SIZE} to "
+                              f"{MAX_RENDER_SIZE}).")
+    views_per_step: int = option(2, "Random views per step.")
+    bank_size: int = option(64, "Random training cameras, rasterized once and drawn from at each step.")
+    elevation: tuple[float, float] = option((-15.0, 45.0), "Range of camera elevations in degrees: MIN MAX.")
+    distance: float = option(2.7, "Camera distance (the mesh is scaled to fit the unit sphere); jittered by "
+                             "+-10%.")
+    fov: float = option(40.0, "Vertical field of view in degrees; jittered by +-5.")
+    content_weight: float = option(1.0, "Weight of keeping the mesh's own texture (content loss on "
+                                   "renders); ignored without one.")
+    tv_weight: float = option(50.0, "Total-variation weight on the rendered surface (silhouettes excluded): "
+                              "removes pixel-level speckle.")
+    seam_weight: float = option(1000.0, "Weight of keeping colors equal on both sides of UV seams (0: off).")
+    style_scale: float = option(1.0, "Style image size relative to --render-size (larger: bigger brush "
+                                "strokes on the mesh).")
+    preserve_colors: bool = option(False, "Keep the original texture's colors; take only luminance texture "
+                                   "from the style.")
+    init: str = option("auto", "Start texture: original (the mesh's own), gray or noise; auto = original if "
+                       "the mesh has a texture, else gray.")
+    lr: float = option(0.05, "Adam learning rate (texture in logit space).")
+    supersample: int = option(1, "Render at this many times the size and box-filter down (antialiasing; "
+                              "denser texture gradients).")
+    mipmap: bool = option(True, "Trilinear mip-mapped texture sampling (antialiasing for minified "
+                          "textures).", "--mipmap/--no-mipmap")
+    levels: int = option(4, "Laplacian-pyramid levels of the texture parameterization (1: plain texels).")
+    average_decay: float = option(0.9, "Export the exponential moving average of the texture over the steps, "
+                                  "with this decay (iterate averaging cancels the jitter of random views; 0: "
+                                  "the last step's texture).")
+    gif_every: int = option(10, "Steps between progress.gif frames (0: none).")
+    seed: int = option(0, "Random seed (views, noise init): the same seed gives the same result on the CPU, "
+                       "and nearly the same on CUDA, where texture gradients are summed atomically.")
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        object.__setattr__(self, "elevation", tuple(self.elevation))
+        for name in ("texture_size", "render_size", "views_per_step", "supersample", "levels", "bank_size"):
+            check_positive(name, getattr(self, name), integer=True)
+        for name in ("seam_weight",):
+            check_positive(name, getattr(self, name), allow_zero=True)
+        for name in ("lr", "distance", "fov"):
+            check_positive(name, getattr(self, name))
+        self._check_ranges()
+
+    def _check_ranges(self) -> None:
+        """Bounds that keep a run meaningful and within memory."""
+        if not MIN_TEXTURE_SIZE <= self.texture_size <= MAX_TEXTURE_SIZE:
+            raise Nst3dError(f"texture size {self.texture_size} must be between {MIN_TEXTURE_SIZE} and "
+                             f"{MAX_TEXTURE_SIZE}")
+        if not 0 <= self.average_decay < 1:
+            raise Nst3dError(f"average decay {self.average_decay} must be >= 0 and < 1")
+        if self.supersample > MAX_SUPERSAMPLE:
+            raise Nst3dError(f"supersample {self.supersample} is too large (at most {MAX_SUPERSAMPLE}: it "
+                             f"costs supersample^2 times the render work and memory)")
+        if not MIN_RENDER_SIZE <= self.render_size <= MAX_RENDER_SIZE:
+            raise Nst3dError(f"render size {self.render_size} must be between {MIN_RENDER_SIZE} and "
+                             f"{MAX_RENDER_SIZE}")
+        if not 10 <= self.fov <= 150:
+            raise Nst3dError(f"fov {self.fov} must be between 10 and 150 degrees (it is jittered by +-5)")
+        low, high = self.elevation
+        if not (-90 <= low <= high <= 90):
+            raise Nst3dError(f"elevation range {self.elevation} must be MIN <= MAX within -90..90 degrees")
+        if self.init not in MESH_INITS:
+            raise Nst3dError(f"unknown init {self.init!r}; choose one of {', '.join(MESH_INITS)}")
+
+
+Options = TypeVar("Options", bound=StyleOptions)
+
+
+def make_options(kind: type[Options], base: Options | None = None, **overrides: Any) -> Options:
+    """`base` (default: kind's defaults) with `overrides`; an unknown name is a one-line error."""
+    known = {f.name for f in fields(kind)}
+    unknown = sorted(set(overrides) - known)
+    if unknown:
+        raise Nst3dError(f"unknown option {unknown[0]!r}; known options: {', '.join(sorted(known))}")
+    if base is None:
+        return kind(**overrides)
+    return replace(base, **overrides)
+
+
+def defaults(kind: type[StyleOptions]) -> dict[str, Any]:
+    """{field name: default} of an options class (what the CLI shows and the API uses)."""
+    return {f.name: f.default for f in fields(kind) if f.default is not MISSING}
+
+
+@dataclass(frozen=True)
+class RenderOptions:
+    """`nst3d render`: one view as an image, or a turntable as a GIF or MP4."""
+
+    size: int = option(512, "Width and height of the output in pixels.")
+    distance: float = option(2.8, "Camera distance from the mesh center, in mesh radii.")
+    elevation: float = option(15.0, "Camera height angle in degrees (0: level, 90: from straight above).")
+    azimuth: float = option(30.0, "Single view only: camera angle around the vertical axis in degrees (0: "
+                            "seen from +Z, 90: from +X).")
+    fov: float = option(40.0, "Vertical field of view in degrees.")
+    frames: int = option(36, "Turntable only: number of frames in one turn.")
+    fps: float = option(12.0, f"Turntable only: frames per second ({MIN_FPS:g} to {MAX_FPS:g}; a GIF stores "
+                        f"frame delays in 1/100 s, so at most {MAX_GIF_FPS:g}).")
+    lit: bool = option(True, "Lit: ambient light plus a light from the upper left. Unlit: the plain texture "
+                       "colors.", "--lit/--unlit")
+    background: str = option("white", "Background color: a name, #rrggbb or r,g,b; 'none' for a transparent "
+                             "PNG.")
+    supersample: int = option(1, "Render N times larger and average down: smoother edges, N^2 times the "
+                              "work.")
+    device: str = option("auto", DEVICE_HELP)
+
+    def __post_init__(self) -> None:
+        checks = [(_between(self.size, 16, 4096, integer=True), f"--size {self.size}: use 16 to 4096 pixels"),
+                  (_between(self.distance, 0, MAX_DISTANCE) and self.distance > 0,
+                   f"--distance {self.distance}: use a number > 0 and <= {MAX_DISTANCE:g} (the mesh fits the "
+                   "unit sphere)"),
+                  (_between(self.elevation, -90, 90), f"--elevation {self.elevation}: use -90 to 90 degrees"),
+                  (_between(self.azimuth, -MAX_ANGLE, MAX_ANGLE),
+                   f"--azimuth {self.azimuth}: use a finite number of degrees within +-{MAX_ANGLE:g}"),
+                  (_between(self.fov, 0, 180) and 0 < self.fov < 180,
+                   f"--fov {self.fov}: use a vertical field of view between 0 and 180 degrees"),
+                  (_between(self.frames, 1, MAX_FRAMES, integer=True), f"--frames {self.frames}: use 1 to "
+                   f"{MAX_FRAMES}"),
+                  (_between(self.fps, MIN_FPS, MAX_FPS), f"--fps {self.fps}: use {MIN_FPS:g} to {MAX_FPS:g}"),
+                  (_between(self.supersample, 1, MAX_SUPERSAMPLE, integer=True),
+                   f"--supersample {self.supersample}: use 1 to {MAX_SUPERSAMPLE}")]
+        for ok, message in checks:
+            if not ok:
+                raise Nst3dError(message)
+
+
+def _between(value: float, low: float, high: float, integer: bool = False) -> bool:
+    """A finite number within [low, high] (and whole, with integer)."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return False
+    return math.isfinite(number) and low <= number <= high and (not integer or number.is_integer())
