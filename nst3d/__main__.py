@@ -1,3 +1,3 @@
-from nst3d.cli import main
+from nst3d.console import main
 
 main()

@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
+import os
+import select
+import signal
+import subprocess
 import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -30,6 +37,37 @@ def run_cli(monkeypatch, capsys, *args: str) -> tuple[int, str, str]:
         main()
     out, err = capsys.readouterr()
     return stop.value.code, out, err
+
+
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)  # a background job (`pytest &`) starts with SIGINT ignored
+
+
+@contextmanager
+def nst3d_process(*args: object) -> Iterator[subprocess.Popen]:
+    """`python -m nst3d ARGS` with Ctrl-C enabled however the suite was launched; killed on exit."""
+    proc = subprocess.Popen([sys.executable, "-m", "nst3d", *map(str, args)], stderr=subprocess.PIPE,
+                            preexec_fn=_default_sigint)
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait()
+        proc.stderr.close()
+
+
+def wait_for_stderr(proc: subprocess.Popen, needle: str, seconds: float) -> str:
+    """Read the child's stderr until `needle` shows up (or it exits, or time runs out) -> what was read."""
+    seen, deadline = b"", time.monotonic() + seconds
+    while needle.encode() not in seen and time.monotonic() < deadline:
+        ready, _, _ = select.select([proc.stderr], [], [], 0.2)
+        chunk = os.read(proc.stderr.fileno(), 4096) if ready else b""
+        if ready and not chunk:
+            break  # the child closed stderr: it has exited
+        seen += chunk
+    assert needle.encode() in seen, seen.decode(errors="replace")[-2000:]
+    return seen.decode(errors="replace")
 
 
 def make_content(h: int = 48, w: int = 64) -> np.ndarray:

@@ -1,14 +1,12 @@
 import json
 import os
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import make_content, run_cli
+from conftest import make_content, nst3d_process, run_cli, wait_for_stderr
 from PIL import Image
 
 from nst3d.errors import Nst3dError
@@ -122,19 +120,32 @@ def test_tiny_and_gigantic_images(tmp_path, capsys):
 
 def test_ctrl_c_writes_the_current_result(tmp_path, content_png, style_png):
     out = tmp_path / "out.png"
-    proc = subprocess.Popen([sys.executable, "-m", "nst3d", "image", content_png, style_png, "-o", out,
-                             "--size", "64", "--scales", "1", "--steps", "100000", "--backbone", "vgg16-hed"],
-                            stderr=subprocess.PIPE, text=True)
-    deadline = time.time() + 60
-    line = ""
-    while "step" not in line and time.time() < deadline:  # wait until optimization runs
-        line = proc.stderr.read(64)
-    time.sleep(1.0)
-    proc.send_signal(signal.SIGINT)
-    _, err = proc.communicate(timeout=60)
+    with nst3d_process("image", content_png, style_png, "-o", out, "--size", "64", "--scales", "1", "--steps",
+                       "100000", "--backbone", "vgg16-hed") as proc:
+        wait_for_stderr(proc, "step", 60)  # the optimization runs
+        time.sleep(1.0)
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err
     assert Image.open(out).size == (64, 48)
     assert json.loads(out.with_suffix(".json").read_text())["interrupted"] is True
+
+
+def test_ctrl_c_during_start_up_is_one_line(tmp_path, content_png, style_png):
+    with nst3d_process("image", content_png, style_png, "-o", tmp_path / "out.png") as proc:
+        time.sleep(0.3)  # Python is up; torch takes seconds to import
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130 and err.decode() == "nst3d: interrupted\n"
+
+
+def test_out_of_memory_names_only_the_commands_own_flags():
+    from nst3d.cli import out_of_memory
+
+    assert out_of_memory(["mesh", "a.obj"]).endswith("(--texture-size, --render-size, --views-per-step, "
+                                                     "--supersample)")
+    assert "--texture-size" not in out_of_memory(["image", "--size", "512"])
+    assert out_of_memory([]) == "nst3d: error: out of memory; try smaller sizes"
 
 
 def test_a_diverged_run_keeps_its_best_image_and_is_not_reported_as_ctrl_c(monkeypatch, capsys, tmp_path,

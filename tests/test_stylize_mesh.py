@@ -1,11 +1,13 @@
 import json
+import signal
+import time
 
 import imageio.v3 as iio
 import numpy as np
 import pytest
 import torch
 import trimesh
-from conftest import as_tensor, make_style, run_cli
+from conftest import as_tensor, make_style, nst3d_process, run_cli, wait_for_stderr
 from PIL import Image
 
 from nst3d.errors import Nst3dError
@@ -182,22 +184,14 @@ def test_cli_bad_texture_and_nan_vertices(monkeypatch, capsys, tmp_path, style_p
 
 
 def test_ctrl_c_exports_the_current_texture(tmp_path, style_png):
-    import signal
-    import subprocess
-    import sys
-    import time
-
     trimesh.creation.icosphere(1).export(tmp_path / "m.obj")
     out = tmp_path / "out"
-    proc = subprocess.Popen([sys.executable, "-m", "nst3d", "mesh", tmp_path / "m.obj", style_png, "-o", out,
-                             "--steps", "100000", "--texture-size", "32", "--render-size", "64",
-                             "--backbone", "vgg16-hed"], stderr=subprocess.PIPE, text=True)
-    deadline, seen = time.time() + 90, ""
-    while "step" not in seen and time.time() < deadline:  # wait until the optimization runs
-        seen += proc.stderr.read(64)
-    time.sleep(1.0)
-    proc.send_signal(signal.SIGINT)
-    _, err = proc.communicate(timeout=120)
+    with nst3d_process("mesh", tmp_path / "m.obj", style_png, "-o", out, "--steps", "100000",
+                       "--texture-size", "32", "--render-size", "64", "--backbone", "vgg16-hed") as proc:
+        wait_for_stderr(proc, "step", 90)  # the optimization runs
+        time.sleep(1.0)
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, err
     assert (out / "texture.png").exists() and (out / "mesh.glb").exists()
     assert json.loads((out / "run.json").read_text())["interrupted"] is True
