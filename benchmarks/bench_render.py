@@ -67,7 +67,7 @@ def worker(case: str, device: str, repeat: int, data: Path) -> dict:
         out = Path(tempfile.mkdtemp()) / "spot.gif"
 
         def run() -> None:
-            save_video(turntable_frames(mesh, frames=views, size=size, lit=True), out, fps=12)
+            save_video(turntable_frames(mesh, turntable_views(views, device=device), size), out, fps=12)
     else:
         cameras = turntable_views(views, device=device) if views > 1 else orbit_cameras(2.8, 15.0, 30.0,
                                                                                         device=device)

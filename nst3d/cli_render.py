@@ -12,8 +12,8 @@ from nst3d.cli_options import Input, register
 from nst3d.errors import Nst3dError
 from nst3d.io import IMAGE_SUFFIXES, check_output_path, save_image, save_rgba
 from nst3d.mesh import MESH_SUFFIXES, load_mesh, normalize
-from nst3d.options import MAX_GIF_FPS, RenderOptions
-from nst3d.render import orbit_cameras, render
+from nst3d.options import RenderOptions
+from nst3d.render import orbit_cameras, render, turntable_views
 from nst3d.runtime import resolve_device
 from nst3d.turntable import VIDEO_SUFFIXES, check_video_output, save_video, turntable_frames
 
@@ -46,10 +46,7 @@ def _check_output(output: Path, options: RenderOptions) -> tuple[Path, tuple[flo
     output = check_output_path(output, (*IMAGE_SUFFIXES, *VIDEO_SUFFIXES))
     suffix = output.suffix.lower()
     if suffix in VIDEO_SUFFIXES:
-        check_video_output(output)
-    if suffix == ".gif" and options.fps > MAX_GIF_FPS:
-        raise Nst3dError(f"--fps {options.fps}: a GIF stores frame delays in 1/100 s, so at most "
-                         f"{MAX_GIF_FPS:g} (use .mp4 for more)")
+        check_video_output(output, options.fps)
     color = parse_background(options.background)
     if color is None and suffix != ".png":
         raise Nst3dError(f"--background {options.background}: a transparent background needs a .png output")
@@ -61,14 +58,16 @@ def render_command(options: RenderOptions, mesh: Path, output: Path, texture: Pa
     start = time.perf_counter()
     output, color = _check_output(output, options)
     surface = normalize(load_mesh(mesh, texture=texture)).to(resolve_device(options.device))
-    camera = {"distance": options.distance, "elevation": options.elevation, "fov": options.fov}
+    camera = {"distance": options.distance, "elevation": options.elevation, "fov": options.fov,
+              "device": surface.vertices.device}
     if output.suffix.lower() in VIDEO_SUFFIXES:
-        images = turntable_frames(surface, frames=options.frames, size=options.size, lit=options.lit,
-                                  background=color, supersample=options.supersample, **camera)
+        views = turntable_views(options.frames, **camera)
+        images = turntable_frames(surface, views, options.size, lit=options.lit, background=color,
+                                  supersample=options.supersample)
         save_video(images, output, fps=options.fps)
         shape = f"{options.size}x{options.size}, {options.frames} frames"
     else:
-        cameras = orbit_cameras(azimuth=options.azimuth, device=surface.vertices.device, **camera)
+        cameras = orbit_cameras(azimuth=options.azimuth, **camera)
         rgb, mask = render(surface, cameras, options.size, lit=options.lit, background=color,
                            supersample=options.supersample)
         if color is None:

@@ -24,6 +24,7 @@ import torch
 from torch import nn
 
 from nst3d.errors import Nst3dError
+from nst3d.io import check_input_file
 from nst3d.runtime import notice
 
 BLOCKS = {"vgg16": (2, 2, 3, 3, 3), "vgg19": (2, 2, 4, 4, 4)}  # conv layers per block
@@ -161,8 +162,7 @@ def _load_torchvision(arch: str, download: bool) -> Backbone:
 
 
 def _load_weights_file(path: Path) -> Backbone:
-    if not path.is_file():
-        raise Nst3dError(f"weights file {path}: no such file")
+    check_input_file(path, "weights file")
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch.load raises many types for bad files

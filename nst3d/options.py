@@ -29,7 +29,7 @@ MAX_SUPERSAMPLE = 8       # supersample^2 times the render work and memory
 MAX_DISTANCE = 1000.0     # camera distance in mesh radii: farther, the mesh is below a pixel
 MAX_ANGLE = 1e6           # degrees; larger values have lost their fractional part in float32
 MAX_FRAMES = 3600
-MIN_FPS, MAX_FPS, MAX_GIF_FPS = 0.1, 240.0, 100.0
+MIN_FPS, MAX_FPS = 0.01, 240.0   # the GIF's own limit is checked with the output (io.FRAME_RATES)
 DEVICE_HELP = "auto (CUDA if available, else CPU), cpu, cuda or cuda:N."
 STYLE_LAYERS_HELP = ("Comma-separated layers for the style loss, optionally weighted: "
                      "relu1_1:0.5,relu2_1,... (also conv_N/relu_N naming).")
@@ -221,8 +221,9 @@ class MeshOptions(StyleOptions):
         object.__setattr__(self, "elevation", tuple(self.elevation))
         for name in ("texture_size", "render_size", "views_per_step", "supersample", "levels", "bank_size"):
             check_positive(name, getattr(self, name), integer=True)
-        for name in ("seam_weight",):
-            check_positive(name, getattr(self, name), allow_zero=True)
+        check_positive("seam_weight", self.seam_weight, allow_zero=True)
+        if not any((self.style_weight, self.content_weight, self.tv_weight, self.seam_weight)):
+            raise Nst3dError("all loss weights are zero: nothing to optimize")
         for name in ("lr", "distance", "fov"):
             check_positive(name, getattr(self, name))
         self._check_ranges()
@@ -279,8 +280,8 @@ class RenderOptions:
                             "seen from +Z, 90: from +X).")
     fov: float = option(40.0, "Vertical field of view in degrees.")
     frames: int = option(36, "Turntable only: number of frames in one turn.")
-    fps: float = option(12.0, f"Turntable only: frames per second ({MIN_FPS:g} to {MAX_FPS:g}; a GIF stores "
-                        f"frame delays in 1/100 s, so at most {MAX_GIF_FPS:g}).")
+    fps: float = option(12.0, f"Turntable only: frames per second ({MIN_FPS:g} to {MAX_FPS:g}; GIF at most "
+                        "50: its frame delays are whole 1/100 s).")
     lit: bool = option(True, "Lit: ambient light plus a light from the upper left. Unlit: the plain texture "
                        "colors.", "--lit/--unlit")
     background: str = option("white", "Background color: a name, #rrggbb or r,g,b; 'none' for a transparent "

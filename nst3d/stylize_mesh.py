@@ -28,7 +28,7 @@ from nst3d.mesh.uvraster import nearest_covered
 from nst3d.optimize import IterateAverage, LoopSettings, OptimizeResult, optimize
 from nst3d.options import MeshOptions, blend_weights, make_options
 from nst3d.records import write_record
-from nst3d.render.camera import Cameras, orbit_cameras, random_views
+from nst3d.render.camera import Cameras, orbit_cameras, random_views, turntable_views
 from nst3d.render.shade import composite, interpolate, rasterize_mesh, sample_texture, uv_derivatives
 from nst3d.runtime import notice, resolve_device, seed_everything
 from nst3d.seams import sample_points, seam_points
@@ -244,14 +244,18 @@ class MeshObjective:
             if opts.tv_weight > 0:
                 named["tv"] = losses.tv_loss(pixels, mask).mean()
                 total = total + opts.tv_weight * named["tv"]
-            total.backward()
+            if total.requires_grad:
+                total.backward()
         with self.clock("render"):
             seam = texture.new_zeros(())
-            if opts.seam_weight > 0 and len(self.seam_one):
+            outputs, grads = ([rgb], [pixels.grad]) if pixels.grad is not None else ([], [])
+            if opts.seam_weight > 0 and len(self.seam_one):  # a mesh without UV seams has no seam term
                 named["seam"] = (sample_points(texture, self.seam_one) -
                                  sample_points(texture, self.seam_two)).pow(2).sum(1).mean()
                 seam = opts.seam_weight * named["seam"]
-            torch.autograd.backward([rgb, seam], [pixels.grad, None])
+                outputs, grads = [*outputs, seam], [*grads, None]
+            if outputs:
+                torch.autograd.backward(outputs, grads)
         terms = {k: float(v.detach()) for k, v in named.items() if "/" not in k}
         return (total + seam).detach(), terms
 
@@ -378,9 +382,9 @@ def write_mesh_outputs(result: MeshResult, outdir: str | Path, force: bool = Fal
         export_glb(result.mesh, result.texture, stage / "mesh.glb")
         dev = torch.device(result.record["device"])  # render the turntable where the run ran
         camera = {k: result.record["parameters"][k] for k in ("distance", "fov")}  # framed as in training
-        frames = turntable_frames(normalize(result.mesh).to(dev), frames=TURNTABLE_FRAMES,
-                                  size=TURNTABLE_SIZE, lit=True, texture=result.texture[None].to(dev),
-                                  **camera)
+        views = turntable_views(TURNTABLE_FRAMES, device=dev, **camera)
+        frames = turntable_frames(normalize(result.mesh).to(dev), views, TURNTABLE_SIZE, lit=True,
+                                  texture=result.texture[None].to(dev))
         save_gif(frames, stage / "turntable.gif", fps=12, final_hold=0)
         if result.frames:
             save_gif(result.frames, stage / "progress.gif", fps=8)

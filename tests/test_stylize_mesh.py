@@ -195,3 +195,17 @@ def test_ctrl_c_exports_the_current_texture(tmp_path, style_png):
     assert proc.returncode == 130, err
     assert (out / "texture.png").exists() and (out / "mesh.glb").exists()
     assert json.loads((out / "run.json").read_text())["interrupted"] is True
+
+
+def test_a_card_without_seams_seen_edge_on_by_the_progress_view_runs_to_the_end():
+    # a flat card in the plane x = 0: the fixed front view (azimuth 0) sees it edge-on, and its single UV
+    # island has no seam, so the seam term is empty
+    card = Mesh(torch.tensor([[0.0, -1, -1], [0, 1, -1], [0, 1, 1], [0, -1, 1]]),
+                torch.tensor([[0, 1, 2], [0, 2, 3]]), uvs=torch.tensor([[0.0, 0], [1, 0], [1, 1], [0, 1]]),
+                face_uvs=torch.tensor([[0, 1, 2], [0, 2, 3]]))
+    for seam_weight in (1000.0, 0.0):
+        result = stylize_mesh(card, [STYLE], **{**TINY, "steps": 2, "gif_every": 1},
+                              seam_weight=seam_weight)
+        assert len(result.frames) == 3 and len(result.record["history"]) == 2
+        for frame in result.frames:  # edge-on: the background, but for at most a line of pixels
+            assert (np.abs(frame.astype(int) - frame[0, 0]).sum(-1) > 3).mean() < 0.05

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -52,13 +53,22 @@ def normalization(vertices: torch.Tensor) -> tuple[torch.Tensor, float]:
     """(center (3,), scale) such that (vertices - center) * scale fits the unit sphere exactly.
 
     center is the midpoint of the axis-aligned bounding box, (min + max) / 2 per axis; scale is
-    1 / max_i |vertices_i - center|, so the farthest vertex lands at distance 1. Computed in float64.
+    1 / max_i |vertices_i - center|, so the farthest vertex lands at distance 1. Computed in float64, so
+    float32 coordinates up to their limit cannot overflow; non-finite coordinates, and extents whose
+    inverse is not finite, are one-line errors.
     """
     v = vertices.detach().to(torch.float64)  # (V, 3)
+    if not bool(v.isfinite().all()):
+        raise Nst3dError("mesh vertex coordinates contain NaN or infinity; cannot normalize it")
+    if len(v) == 0:
+        raise Nst3dError("mesh has no vertices; cannot normalize it")
     center = (v.amin(0) + v.amax(0)) / 2
     radius = float((v - center).norm(dim=1).max())
     if not radius > 0:
         raise Nst3dError("mesh has zero extent (all vertices coincide); cannot normalize it")
+    if not (math.isfinite(radius) and math.isfinite(1.0 / radius)):
+        raise Nst3dError(f"mesh extent {radius:.3g} is too large or too small to scale to the unit sphere "
+                         "in float64; rescale it")
     return center, 1.0 / radius
 
 
@@ -82,12 +92,18 @@ def first_occurrence(index: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return kept, remap[index]
 
 
-def merge_rows(rows: np.ndarray, index: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def merge_rows(rows: np.ndarray, index: np.ndarray, what: str = "vertex") -> tuple[np.ndarray, np.ndarray]:
     """Merge exactly equal rows of `rows` (e.g. positions split at UV seams) and renumber `index`.
 
     The result is canonical: rows appear in the order `index` (flattened) first uses them, and
-    unreferenced rows are dropped. Readers and writers both use it, so export -> load is exact.
+    unreferenced rows are dropped. Readers and writers both use it, so export -> load is exact. An
+    index outside the table (a file whose faces name missing vertices) is a one-line error.
     """
+    index = np.asarray(index)
+    if index.size and (index.min() < 0 or index.max() >= len(rows)):
+        bad = int(index.max() if index.max() >= len(rows) else index.min())
+        raise Nst3dError(f"a face refers to {what} {bad}, but the mesh has {len(rows)} {what} rows "
+                         f"(numbered from 0)")
     unique, inverse = np.unique(rows + 0.0, axis=0, return_inverse=True)  # + 0.0 turns -0.0 into 0.0
     kept, new_index = first_occurrence(inverse.reshape(-1)[index])
     return unique[kept], new_index
@@ -98,7 +114,7 @@ def canonical_mesh(vertices: np.ndarray, faces: np.ndarray, uvs: np.ndarray | No
     """A Mesh from arrays, with exactly equal positions and UVs merged and both tables canonical."""
     vertices, faces = merge_rows(np.asarray(vertices, dtype=np.float32), faces)  # (V, 3), (F, 3)
     if uvs is not None:
-        uvs, face_uvs = merge_rows(np.asarray(uvs, dtype=np.float32), face_uvs)  # (U, 2), (F, 3)
+        uvs, face_uvs = merge_rows(np.asarray(uvs, dtype=np.float32), face_uvs, "UV")  # (U, 2), (F, 3)
     return Mesh(vertices=torch.from_numpy(vertices), faces=torch.from_numpy(faces),
                 uvs=None if uvs is None else torch.from_numpy(uvs),
                 face_uvs=None if face_uvs is None else torch.from_numpy(face_uvs), texture=texture)

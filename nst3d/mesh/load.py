@@ -11,17 +11,21 @@ xatlas atlas, since their own UV layouts would overlap. An explicit texture uses
 
 from __future__ import annotations
 
+import codecs
+import io
 import os
+import re
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 import torch
 import trimesh
+from trimesh.resolvers import FilePathResolver
 from trimesh.visual.material import PBRMaterial, SimpleMaterial, color_image
 
 from nst3d.errors import Nst3dError
-from nst3d.io import load_image, pil_to_tensor
+from nst3d.io import check_input_file, load_image, pil_to_tensor
 from nst3d.mesh.atlas import pack_textures, place_uvs
 from nst3d.mesh.core import Mesh, canonical_mesh, merge_rows, non_degenerate
 from nst3d.mesh.unwrap import unwrap
@@ -32,6 +36,8 @@ MESH_SUFFIXES = (".glb", ".gltf", ".obj", ".off", ".ply", ".stl")
 BAKE_SIZE = 1024            # side of textures made from colours
 DEFAULT_ALBEDO = 0.8        # grey for untextured parts that share an atlas with textured ones
 FLAT_TOLERANCE = 1 / 512    # colours closer than this count as one flat colour
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+_RELATIVE_INDEX = re.compile(rb"^[ \t]*[fl][ \t][^\n]*?[ \t/]-[0-9]", re.M)  # OBJ f/l lines with an index < 0
 
 
 @dataclass(frozen=True)
@@ -61,22 +67,86 @@ def load_mesh(path: str | os.PathLike, texture: str | os.PathLike | None = None)
 
 
 def _check_mesh_path(path: Path) -> Path:
-    """Fail with one clear line on a missing file, a folder or an unsupported suffix."""
-    if not path.exists():
-        raise Nst3dError(f"mesh {path}: no such file")
-    if path.is_dir():
-        raise Nst3dError(f"mesh {path}: is a folder, expected a mesh file")
+    """Fail with one clear line on a missing file, a folder, a FIFO or device, or an unsupported suffix."""
+    check_input_file(path, "mesh")
     if path.suffix.lower() not in MESH_SUFFIXES:
         raise Nst3dError(f"mesh {path}: unsupported format {path.suffix or '(none)'!r}; "
                          f"use one of {', '.join(MESH_SUFFIXES)}")
     return path
 
 
+class _CheckedResolver(FilePathResolver):
+    """trimesh's resolver for the files a mesh names (MTL, textures, glTF buffers), made safe: a path that
+    is not a regular file (a FIFO would block) is refused, and an MTL is read as plain text (no BOM, LF)."""
+
+    def __init__(self, mesh: Path):
+        super().__init__(str(mesh))
+        self.mesh = mesh
+
+    def get(self, name: str) -> bytes:
+        for candidate in (name.strip(), name.strip().lstrip("/"), os.path.split(name)[-1]):
+            if (Path(self.parent) / candidate).exists():
+                check_input_file(Path(self.parent) / candidate, f"mesh {self.mesh} names")
+                break
+        data = super().get(name)
+        return _plain_text(data) if name.strip().lower().endswith(".mtl") else data
+
+
+def _plain_text(data: bytes) -> bytes:
+    """Text as trimesh's parsers expect it: no UTF-8 byte-order mark, LF line ends (not CRLF or CR)."""
+    data = data.removeprefix(codecs.BOM_UTF8)
+    return data.replace(b"\r\n", b"\n").replace(b"\r", b"\n") if b"\r" in data else data
+
+
+def _obj_source(path: Path) -> io.BytesIO:
+    """The OBJ file's bytes, rewritten so that trimesh reads them right: plain text, absolute indices."""
+    data = _plain_text(path.read_bytes())
+    return io.BytesIO(_absolute_indices(data, path) if _RELATIVE_INDEX.search(data) else data)
+
+
+def _absolute_indices(data: bytes, path: Path) -> bytes:
+    """Replace the relative (negative) v/vt/vn indices of f and l lines with the absolute ones they mean.
+
+    OBJ's -1 is the latest vertex defined above the line; trimesh counts it from the end of the file.
+    """
+    counts = {b"v": 0, b"vt": 0, b"vn": 0}
+    lines = data.split(b"\n")
+    for number, line in enumerate(lines):
+        words = line.split()
+        if words and words[0] in counts:
+            counts[words[0]] += 1
+        elif words and words[0] in (b"f", b"l") and b"-" in line:
+            where = f"mesh {path}: line {number + 1}"
+            lines[number] = b" ".join([words[0], *(_absolute_corner(w, counts, where) for w in words[1:])])
+    return b"\n".join(lines)
+
+
+def _absolute_corner(word: bytes, counts: dict[bytes, int], where: str) -> bytes:
+    """One face corner 'v/vt/vn' (vt, vn optional) with negative indices counted back from `counts`."""
+    parts = word.split(b"/")
+    for k, (part, table) in enumerate(zip(parts, (b"v", b"vt", b"vn"), strict=False)):
+        if not part.startswith(b"-"):
+            continue
+        try:
+            index = counts[table] + int(part) + 1
+        except ValueError:
+            raise Nst3dError(f"{where}: {word.decode(errors='replace')!r} is not a face corner") from None
+        if index < 1:
+            raise Nst3dError(f"{where}: index {int(part)} points before the first {table.decode()} "
+                             f"(only {counts[table]} defined above it)")
+        parts[k] = str(index).encode()
+    return b"/".join(parts)
+
+
 def _read_geometries(path: Path) -> list[trimesh.Trimesh]:
     """Every triangle geometry in the file, moved by its scene-graph transform."""
     try:
+        source = _obj_source(path) if path.suffix.lower() == ".obj" else path
         with np.errstate(all="ignore"):  # trimesh computes normals even of non-finite input; we check after
-            geometries = trimesh.load_scene(path, process=False).dump()
+            geometries = trimesh.load_scene(source, file_type=path.suffix.lower()[1:], process=False,
+                                            resolver=_CheckedResolver(path)).dump()
+    except Nst3dError:
+        raise
     except PermissionError as exc:
         raise Nst3dError(f"mesh {path}: permission denied") from exc
     except Exception as exc:  # trimesh's parsers raise anything on malformed input
@@ -98,11 +168,12 @@ def _read_parts(path: Path, load_textures: bool) -> list[_Part]:
     parts, dropped = [], 0
     for geometry in _read_geometries(path):
         vertices = np.asarray(geometry.vertices, dtype=np.float64)  # (V, 3)
-        if not np.isfinite(vertices).all():
-            raise Nst3dError(f"mesh {path}: vertex coordinates contain NaN or infinity")
+        if not _fits_float32(vertices):
+            raise Nst3dError(f"mesh {path}: vertex coordinates contain NaN or infinity, or values beyond "
+                             f"the float32 range (+-{FLOAT32_MAX:.3g}) that meshes are stored in")
         faces = np.asarray(geometry.faces, dtype=np.int64)  # (F, 3)
         uv = getattr(geometry.visual, "uv", None)
-        has_uvs = uv is not None and len(uv) == len(vertices) and np.isfinite(uv).all()
+        has_uvs = uv is not None and len(uv) == len(vertices) and _fits_float32(np.asarray(uv, np.float64))
         texture, key, colors = _appearance(geometry, materials, cache, load_textures)
         if texture is not None and not has_uvs:
             notice(f"mesh {path}: a texture is ignored because its faces have no UV coordinates")
@@ -118,6 +189,11 @@ def _read_parts(path: Path, load_textures: bool) -> list[_Part]:
     if not parts:
         raise Nst3dError(f"mesh {path}: every face is degenerate (zero area); nothing to render")
     return parts
+
+
+def _fits_float32(values: np.ndarray) -> bool:
+    """True if every value is finite and stays finite as float32 (what a Mesh stores)."""
+    return bool(np.isfinite(values).all() and (np.abs(values) <= FLOAT32_MAX).all())
 
 
 def _appearance(geometry: trimesh.Trimesh, materials: dict[str, tuple] | None, cache: dict,
@@ -167,18 +243,19 @@ def _obj_materials(path: Path) -> dict[str, tuple[np.ndarray | None, Path | None
 
 
 def _read_obj_materials(path: Path) -> dict[str, tuple[np.ndarray | None, Path | None]]:
-    with open(path, encoding="utf-8", errors="replace") as handle:
+    with open(path, encoding="utf-8-sig", errors="replace") as handle:
         library = next((line.split(None, 1)[1].strip() for line in handle
                         if line.startswith("mtllib") and len(line.split(None, 1)) == 2), None)
     if library is None:
         return {}
     mtl = path.parent / library.replace("\\", "/")
-    if not mtl.is_file():
+    if not mtl.exists():
         notice(f"mesh {path}: material library {library} not found; loading without materials")
         return {}
+    check_input_file(mtl, f"mesh {path}: material library")
     materials: dict[str, list] = {}
     current = None
-    for line in mtl.read_text(encoding="utf-8", errors="replace").splitlines():
+    for line in mtl.read_text(encoding="utf-8-sig", errors="replace").splitlines():
         fields = line.split(None, 1)
         key, rest = (fields[0].lower(), fields[1].strip()) if len(fields) == 2 else ("", "")
         if key == "newmtl":

@@ -7,10 +7,11 @@ import torch
 import xatlas
 
 from nst3d.errors import Nst3dError
-from nst3d.mesh.core import Mesh, first_occurrence
+from nst3d.mesh.core import Mesh, first_occurrence, normalization
 
 ATLAS_RESOLUTION = 1024  # texels per side xatlas plans for; gutters below are in these texels
 ATLAS_PADDING = 4        # texels between charts, so bilinear reads and seam padding never mix charts
+SAFE_EXTENT = 1e8        # xatlas squares float32 lengths: beyond this (or below 1 / this) it would overflow
 
 
 def unwrap(vertices: np.ndarray, faces: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -19,7 +20,7 @@ def unwrap(vertices: np.ndarray, faces: np.ndarray) -> tuple[np.ndarray, np.ndar
     pack = xatlas.PackOptions()
     pack.resolution, pack.padding, pack.bilinear = ATLAS_RESOLUTION, ATLAS_PADDING, True
     try:
-        atlas.add_mesh(np.ascontiguousarray(vertices, dtype=np.float32),
+        atlas.add_mesh(_xatlas_positions(vertices),
                        np.ascontiguousarray(faces, dtype=np.uint32))
         atlas.generate(pack_options=pack)
         vmapping, face_uvs, uvs = atlas[0]  # (U,), (F, 3), (U, 2)
@@ -30,6 +31,20 @@ def unwrap(vertices: np.ndarray, faces: np.ndarray) -> tuple[np.ndarray, np.ndar
                          f"atlases for {len(faces)} faces)")
     kept, face_uvs = first_occurrence(face_uvs.astype(np.int64))
     return uvs[kept], face_uvs, vmapping[kept].astype(np.int64)
+
+
+def _xatlas_positions(vertices: np.ndarray) -> np.ndarray:
+    """float32 positions for xatlas: as given, or scaled to the unit sphere when they are so large or small
+    that xatlas's float32 squares and cross products overflow or underflow (it hangs or crashes then).
+
+    xatlas's charts and packing do not depend on the mesh's scale, so rescaling only removes the overflow.
+    """
+    v = np.asarray(vertices, dtype=np.float64)  # (V, 3)
+    extent = float(np.abs(v).max()) if v.size else 0.0
+    if 1 / SAFE_EXTENT <= extent <= SAFE_EXTENT:
+        return np.ascontiguousarray(v, dtype=np.float32)
+    center, scale = normalization(torch.from_numpy(v))
+    return np.ascontiguousarray((v - center.numpy()) * scale, dtype=np.float32)
 
 
 def ensure_uvs(mesh: Mesh) -> Mesh:

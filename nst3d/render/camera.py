@@ -10,12 +10,16 @@ Conventions (stated once, used everywhere in `nst3d.render`):
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import NamedTuple
 
 import torch
 
+from nst3d.errors import Nst3dError
+
 NEAR = 0.01   # meshes are normalized to the unit sphere and seen from ~2.5-3 units: 0.01 never clips them
 FAR = 100.0
+MAX_DISTANCE = 1e6  # mesh radii: farther, a unit mesh is far below one pixel and float32 loses its depth
 
 
 class Cameras(NamedTuple):
@@ -37,6 +41,22 @@ def _as_batch(*values: float | torch.Tensor, device: torch.device | str | None) 
     return list(torch.broadcast_tensors(*tensors))
 
 
+def _checked(value: float | torch.Tensor, what: str, ok: Callable[[torch.Tensor], torch.Tensor],
+             allowed: str) -> torch.Tensor:
+    """`value` as a 1-D float64 CPU tensor; one Nst3dError line naming the first bad entry otherwise."""
+    values = torch.as_tensor(value, dtype=torch.float64, device="cpu").reshape(-1)
+    bad = torch.nonzero(~ok(values)).flatten()
+    if len(bad):
+        raise Nst3dError(f"camera {what} {values[bad[0]].item():g}: {allowed}")
+    return values
+
+
+def _angle(value: float | torch.Tensor, what: str) -> torch.Tensor:
+    """Degrees wrapped into (-360, 360) by an exact float64 fmod: huge finite angles keep their true
+    direction (float32 sin/cos of 1e300 would be meaningless), and smaller ones are left bit for bit."""
+    return torch.fmod(_checked(value, what, torch.isfinite, "must be a finite number of degrees"), 360.0)
+
+
 def perspective(fov: torch.Tensor, aspect: float = 1.0) -> torch.Tensor:
     """OpenGL perspective matrices (B, 4, 4) from vertical fields of view in degrees."""
     f = 1.0 / torch.tan(torch.deg2rad(fov) / 2)  # (B,)
@@ -52,8 +72,17 @@ def perspective(fov: torch.Tensor, aspect: float = 1.0) -> torch.Tensor:
 def orbit_cameras(distance: float | torch.Tensor, elevation: float | torch.Tensor,
                   azimuth: float | torch.Tensor, fov: float | torch.Tensor = 40.0,
                   device: torch.device | str | None = None, aspect: float = 1.0) -> Cameras:
-    """Cameras on spheres around the origin looking at it, +Y up; angles in degrees, broadcast to (B,)."""
-    distance, elevation, azimuth, fov = _as_batch(distance, elevation, azimuth, fov, device=device)
+    """Cameras on spheres around the origin looking at it, +Y up; angles in degrees, broadcast to (B,).
+
+    Angles are wrapped modulo 360 first (any finite value works); a distance must be in (0, MAX_DISTANCE]
+    and a field of view in (0, 180) degrees, else one Nst3dError line names the value.
+    """
+    distance = _checked(distance, "distance", lambda d: (d > 0) & (d <= MAX_DISTANCE),
+                        f"must be a finite number > 0 and at most {MAX_DISTANCE:g} (in mesh radii)")
+    fov = _checked(fov, "field of view", lambda f: (f > 0) & (f < 180),
+                   "must be between 0 and 180 degrees (exclusive)")
+    distance, elevation, azimuth, fov = _as_batch(distance, _angle(elevation, "elevation"),
+                                                  _angle(azimuth, "azimuth"), fov, device=device)
     el, az = torch.deg2rad(elevation), torch.deg2rad(azimuth)
     zero = torch.zeros_like(az)
     eye = distance[:, None] * torch.stack([el.cos() * az.sin(), el.sin(), el.cos() * az.cos()], -1)  # (B, 3)
@@ -82,6 +111,8 @@ def random_views(n: int, generator: torch.Generator | None = None,
 def turntable_views(frames: int, elevation: float = 15.0, distance: float = 2.8, fov: float = 40.0,
                     device: torch.device | str | None = None) -> Cameras:
     """`frames` views evenly spaced over one full turn of azimuth, starting from the front (+Z)."""
+    if frames < 1:
+        raise Nst3dError(f"turntable frames {frames}: need at least 1")
     azimuth = torch.arange(frames, dtype=torch.float32) * (360.0 / frames)
     return orbit_cameras(distance, elevation, azimuth, fov, device=device)
 

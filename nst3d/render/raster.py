@@ -91,8 +91,10 @@ def _pixel_bounds(corners: torch.Tensor, size: tuple[int, int]) -> tuple[torch.T
     row_lo, row_hi = (1 - high[..., 1]) * (height / 2) - 0.5, (1 - low[..., 1]) * (height / 2) - 0.5
 
     def span(lo: torch.Tensor, hi: torch.Tensor, n: int) -> torch.Tensor:
-        lo = (lo - _BBOX_SLACK).ceil().nan_to_num(n, n, n).clamp(0, n)
-        hi = (hi + _BBOX_SLACK).floor().nan_to_num(-1, -1, -1).clamp(-1, n - 1)
+        # an infinite bound clamps to the image edge; NaN (a float32 overflow) widens to the whole image:
+        # the exact per-pixel tests decide, so a bounding box only has to be conservative
+        lo = (lo - _BBOX_SLACK).ceil().nan_to_num(0, n, 0).clamp(0, n)
+        hi = (hi + _BBOX_SLACK).floor().nan_to_num(n - 1, n - 1, -1).clamp(-1, n - 1)
         return torch.stack([lo, hi], dim=-1).long()
 
     return span(col_lo, col_hi, width), span(row_lo, row_hi, height)
@@ -113,10 +115,26 @@ def _setup_faces(clip: torch.Tensor, faces: torch.Tensor, size: tuple[int, int])
     near[(near_dist >= 0).all(dim=-1)] = torch.tensor([0.0, 0.0, 1.0], dtype=near.dtype, device=near.device)
     threshold = torch.cat([torch.where(top_left, 0.0, _ON_EDGE), torch.zeros_like(det)[..., None]], dim=-1)
     cols, rows = _pixel_bounds(corners.float(), size)
-    cols[..., 1] = torch.where((det != 0) & det.isfinite(), cols[..., 1], -1)
-    planes = torch.cat([edges, near[:, :, None]], dim=2)                       # (B, F, 4, 3)
-    return _FaceSetup(planes.float().flatten(0, 1), threshold.float().flatten(0, 1),
-                      det.abs().float().flatten(), cols.flatten(0, 1), rows.flatten(0, 1))
+    planes, abs_det = _unit_scale(torch.cat([edges, near[:, :, None]], dim=2), det.abs())  # (B, F, 4, 3)
+    drawable = (det != 0) & abs_det.isfinite() & planes.flatten(2).isfinite().all(dim=-1)
+    cols[..., 1] = torch.where(drawable, cols[..., 1], -1)
+    return _FaceSetup(planes.flatten(0, 1), threshold.float().flatten(0, 1), abs_det.flatten(),
+                      cols.flatten(0, 1), rows.flatten(0, 1))
+
+
+def _unit_scale(planes: torch.Tensor, abs_det: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per face, float64 planes (B, F, 4, 3) and |det| (B, F) times the power of two that brings the
+    largest edge coefficient into [0.5, 1), in float32.
+
+    Edge functions and |det| are homogeneous, so a common positive factor changes no inside test,
+    barycentric or depth; a power of two is exact, so results are bit for bit those of unscaled float32
+    wherever that neither overflowed nor underflowed, and huge clip coordinates (up to the float32 limit)
+    no longer overflow. `planes` is scaled in place.
+    """
+    largest = planes[:, :, :3].abs().amax(dim=(2, 3))                          # (B, F)
+    exponent = torch.frexp(largest.nan_to_num(0.0, 0.0, 0.0)).exponent.double()
+    scale = torch.ldexp(torch.ones_like(largest), -exponent)                   # (B, F) powers of two
+    return planes.mul_(scale[..., None, None]).float(), (abs_det * scale).float()
 
 
 def _face_rows(setup: _FaceSetup, items: torch.Tensor, heights: torch.Tensor, xs: torch.Tensor,

@@ -125,7 +125,7 @@ def _sample_points(texture: torch.Tensor, uv: torch.Tensor, view: torch.Tensor,
     levels = mip_pyramid(texture)
     lod = footprint.clamp(min=1.0).log2().clamp(max=len(levels) - 1)               # (P,)
     out = torch.zeros(len(uv), texture.shape[1], dtype=texture.dtype, device=texture.device)
-    for level in range(math.ceil(lod.max()) + 1 if len(lod) else 0):
+    for level in range(math.ceil(lod.max()) + 1 if len(lod) else 1):  # P = 0 still reads level 0 (autograd)
         weight = (1 - (lod - level).abs()).clamp(min=0)                            # tent: trilinear blend
         used = torch.nonzero(weight > 0).squeeze(1)
         samples = _bilinear_points(levels[level], uv.index_select(0, used), view.index_select(0, used))
@@ -144,11 +144,18 @@ def sample_texture(texture: torch.Tensor, uv: torch.Tensor,
     view = torch.arange(batch, device=uv.device).repeat_interleave(height * width)
     footprint = None if uv_da is None else uv_da.flatten(0, 2)
     samples = _sample_points(texture, uv.flatten(0, 2), view, footprint)            # (BHW, C)
-    return samples.view(batch, height, width, -1).permute(0, 3, 1, 2)
+    return samples.view(batch, height, width, texture.shape[1]).permute(0, 3, 1, 2)
 
 
 def vertex_normals(vertices: torch.Tensor, faces: torch.Tensor) -> torch.Tensor:
-    """Unit vertex normals (V, 3): area-weighted averages of the normals of the faces around each vertex."""
+    """Unit vertex normals (V, 3): area-weighted averages of the normals of the faces around each vertex.
+
+    Computed on a copy scaled by a power of two (exact; at most 2^126, finite in float32) to coordinates
+    near 1, so that the cross products of huge or tiny unnormalized meshes neither overflow nor vanish.
+    """
+    if len(vertices):
+        exponent = torch.frexp(vertices.detach().abs().amax()).exponent.clamp(-126, 126)
+        vertices = torch.ldexp(vertices, -exponent.to(vertices.dtype))
     corners = vertices[faces]                                                       # (F, 3, 3)
     face_normals = torch.linalg.cross(corners[:, 1] - corners[:, 0], corners[:, 2] - corners[:, 0])
     summed = torch.zeros_like(vertices).index_add_(0, faces.flatten(), face_normals.repeat_interleave(3, 0))
