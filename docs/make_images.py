@@ -1,17 +1,20 @@
 """Regenerate the README's images in docs/images from runs of the tool itself.
 
     python docs/make_images.py          # the 2D example (about 1 minute on a 2-core CPU) and the mesh GIFs
+    python docs/make_images.py studies  # only the three `nst3d study` sheets (about 6 minutes)
 
 The 2D example stylizes the repo's procedural landscape with its swirls style. The mesh GIFs are the
 end-to-end run of `benchmarks/bench_mesh.py` (Spot + Starry Night from ../shared/data, CLI defaults),
 which must have run first; every second frame is kept and the turntable is scaled to 256 px, so the
-README stays light.
+README stays light. The study sheets are `nst3d study layers | texture | weights` on the samples with
+the defaults but small (--size 128 --steps 60), each sheet.png stored with 256 colors (< 200 KB).
 """
 
 from __future__ import annotations
 
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import imageio.v3 as iio
@@ -24,6 +27,11 @@ ROOT = Path(__file__).resolve().parents[1]
 IMAGES = ROOT / "docs" / "images"
 MESH_RUN = ROOT / "benchmarks" / "out" / "spot_triangulated"
 SIDE = 256
+STUDIES = {  # README sheet -> `nst3d study` subcommand and its sample inputs
+    "study_layers": ["layers", "examples/landscape.jpg"],
+    "study_texture": ["texture", "styles/mosaic.jpg"],
+    "study_weights": ["weights", "examples/landscape.jpg", "styles/swirls.jpg"],
+}
 
 
 def halve_gif(source: Path, target: Path, fps: float, final_hold: float) -> None:
@@ -33,7 +41,22 @@ def halve_gif(source: Path, target: Path, fps: float, final_hold: float) -> None
     save_gif(small, target, fps=fps, final_hold=final_hold)
 
 
+def study_sheets() -> None:
+    """Each kind of study with its default settings at 128 px and 60 steps; the sheets as 256-color PNGs."""
+    with tempfile.TemporaryDirectory() as tmp:
+        for name, (kind, *inputs) in STUDIES.items():
+            folder = Path(tmp) / name
+            subprocess.run([sys.executable, "-m", "nst3d", "study", kind, *(str(ROOT / i) for i in inputs),
+                            "--size", "128", "--steps", "60", "--backbone", "vgg16-hed", "--quiet",
+                            "-o", str(folder)], check=True)
+            sheet = Image.open(folder / "sheet.png").quantize(256, dither=Image.Dither.FLOYDSTEINBERG)
+            sheet.save(IMAGES / f"{name}.png", optimize=True)
+
+
 def main() -> None:
+    study_sheets()
+    if sys.argv[1:] == ["studies"]:
+        return
     if not (MESH_RUN / "turntable.gif").exists():
         sys.exit(f"{MESH_RUN} is missing: run `python benchmarks/bench_mesh.py --only end-to-end` first")
     subprocess.run([sys.executable, "-m", "nst3d", "image", str(ROOT / "examples" / "landscape.jpg"),
