@@ -1,0 +1,1 @@
+"""Static HTML pages that open from disk with no server and no network: the batch gallery."""
