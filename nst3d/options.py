@@ -206,6 +206,12 @@ class MeshOptions(StyleOptions):
     lr: float = option(0.05, "Adam learning rate (texture in logit space).")
     supersample: int = option(1, "Render at this many times the size and box-filter down (antialiasing; "
                               "denser texture gradients).")
+    coarse_fraction: float = option(0.0, "Fraction of the steps rendered at half --render-size, before the "
+                                    "rest at full size (the network costs about a quarter there; 0: all at "
+                                    "full size).")
+    crop: bool = option(False, "Run the network only on the part of each training view that the object "
+                        "covers (same pixel density, so the same strokes; background pixels cost nothing).",
+                        "--crop/--no-crop")
     mipmap: bool = option(True, "Trilinear mip-mapped texture sampling (antialiasing for minified "
                           "textures).", "--mipmap/--no-mipmap")
     levels: int = option(4, "Laplacian-pyramid levels of the texture parameterization (1: plain texels).")
@@ -233,6 +239,8 @@ class MeshOptions(StyleOptions):
         if not MIN_TEXTURE_SIZE <= self.texture_size <= MAX_TEXTURE_SIZE:
             raise Nst3dError(f"texture size {self.texture_size} must be between {MIN_TEXTURE_SIZE} and "
                              f"{MAX_TEXTURE_SIZE}")
+        if not 0 <= self.coarse_fraction < 1:
+            raise Nst3dError(f"coarse fraction {self.coarse_fraction} must be >= 0 and < 1")
         if not 0 <= self.average_decay < 1:
             raise Nst3dError(f"average decay {self.average_decay} must be >= 0 and < 1")
         if self.supersample > MAX_SUPERSAMPLE:

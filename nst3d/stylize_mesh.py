@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,13 +26,13 @@ from nst3d.io import save_gif, staged_directory, to_uint8
 from nst3d.mesh import Mesh, ensure_uvs, export_glb, export_obj, load_mesh, normalize, uv_coverage_mask
 from nst3d.mesh.uvraster import nearest_covered
 from nst3d.optimize import IterateAverage, LoopSettings, OptimizeResult, optimize
-from nst3d.options import MeshOptions, blend_weights, make_options
+from nst3d.options import MIN_RENDER_SIZE, MeshOptions, blend_weights, make_options
 from nst3d.records import write_record
 from nst3d.render.camera import Cameras, orbit_cameras, random_views, turntable_views
-from nst3d.render.shade import composite, interpolate, rasterize_mesh, sample_texture, uv_derivatives
 from nst3d.runtime import notice, resolve_device, seed_everything
 from nst3d.seams import sample_points, seam_points
 from nst3d.style import (
+    FeatureSetup,
     StyleLoss,
     content_features,
     gram_targets,
@@ -44,27 +44,16 @@ from nst3d.style import (
 from nst3d.texture_param import PyramidTexture
 from nst3d.timing import Clock
 from nst3d.turntable import turntable_frames
+from nst3d.views import ViewBank, build_view_bank, crop_to_object, shade_views
 
 HELDOUT_VIEWS = 8
 EVAL_SUPERSAMPLE = 2
 MIN_STYLE_SIDE = 32
+CROP_MARGIN = 16         # pixels kept around the silhouette at 256² (VGG sees the edge as in a full view)
 OUTPUT_FILES = ("mesh.obj", "mesh.mtl", "texture.png", "mesh.glb", "turntable.gif", "progress.gif",
                 "run.json")  # everything write_mesh_outputs can write
 TURNTABLE_FRAMES = 36
 TURNTABLE_SIZE = 384
-
-
-@dataclass
-class ViewBank:
-    """Cached rasterization of fixed views: what the texture sampler needs, per view."""
-
-    uv: torch.Tensor       # (N, h, w, 2) at supersampled resolution
-    uv_da: torch.Tensor    # (N, h, w, 2, 2) screen-space UV derivatives (mip level selection)
-    mask: torch.Tensor     # (N, 1, h, w) float, 1 on the mesh
-    faces_seen: torch.Tensor  # (F,) bool, faces visible in at least one view
-
-    def __len__(self) -> int:
-        return self.uv.shape[0]
 
 
 @dataclass
@@ -76,34 +65,6 @@ class MeshResult:
     frames: list[np.ndarray] = field(default_factory=list)
     record: dict = field(default_factory=dict)
     interrupted: bool = False
-
-
-def build_view_bank(mesh: Mesh, cameras: Cameras, size: int, supersample: int, chunk: int = 8) -> ViewBank:
-    """Rasterize `mesh` (normalized, with UVs) for all cameras, `chunk` views at a time."""
-    uvs, uv_das, masks = [], [], []
-    seen = torch.zeros(mesh.num_faces, dtype=torch.bool, device=mesh.faces.device)
-    for start in range(0, cameras.eye.shape[0], chunk):
-        part = Cameras(*(t[start:start + chunk] for t in cameras))
-        frags = rasterize_mesh(mesh, part, size, supersample, derivatives=True)
-        uvs.append(interpolate(mesh.uvs, mesh.face_uvs, frags))
-        uv_das.append(uv_derivatives(mesh.uvs, mesh.face_uvs, frags))
-        masks.append((frags.face_id >= 0)[:, None].float())
-        seen[frags.face_id[frags.face_id >= 0].unique()] = True
-    return ViewBank(torch.cat(uvs), torch.cat(uv_das), torch.cat(masks), seen)
-
-
-def shade_views(texture: torch.Tensor, bank: ViewBank, index: torch.Tensor, background: torch.Tensor,
-                supersample: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Unlit renders (B, 3, H, W) of `texture` (1, 3, T, T) for bank views `index`, and their masks.
-
-    Only covered pixels are sampled (the texture lookup and its backward dominate the render cost).
-    """
-    mask = bank.mask[index]                                                    # (B, 1, h, w)
-    covered = mask[:, 0] > 0                                                   # (B, h, w)
-    uv = bank.uv[index][covered].view(1, 1, -1, 2)                            # (1, 1, P, 2)
-    uv_da = None if bank.uv_da is None else bank.uv_da[index][covered].view(1, 1, -1, 2, 2)
-    colors = sample_texture(texture, uv, uv_da)[0, :, 0]                       # (3, P)
-    return composite(colors.T, covered, background, supersample)
 
 
 def island_fill_index(mesh: Mesh, size: int) -> torch.Tensor:
@@ -140,37 +101,72 @@ def prepare_mesh(mesh: str | Path | Mesh, texture: str | Path | None = None) -> 
 
 @dataclass
 class MeshScene:
-    """What is fixed over a run: the mesh (as given, and normalized on the device) and its view banks."""
+    """What is fixed over a run: the mesh (as given, and normalized on the device) and its cameras."""
 
     source: Mesh                # as given (original coordinates), with UVs
     mesh: Mesh                  # normalized to the unit sphere, on the device
-    bank: ViewBank              # random training views
+    cameras: Cameras            # the random training cameras (every stage renders these)
     heldout: ViewBank           # fixed evaluation views (reference renderer)
     front: ViewBank             # the progress GIF's view
     background: torch.Tensor    # (3,) the styles' mean color behind the object
     original: torch.Tensor | None  # (1, 3, H, W) the mesh's own texture, on the device
 
 
+@dataclass
+class Stage:
+    """One render size of the schedule: its (cropped) training views, style targets and content cache."""
+
+    size: int                   # render size, pixels
+    steps: int                  # how many steps render at this size
+    bank: ViewBank
+    loss: StyleLoss
+    content_cache: dict[int, dict[str, torch.Tensor]] = field(default_factory=dict)
+
+
 def build_scene(source: Mesh, styles: Sequence[torch.Tensor], opts: MeshOptions, device: torch.device,
                 generator: torch.Generator) -> MeshScene:
-    """Normalize the mesh and rasterize its training, held-out and progress views once."""
+    """Normalize the mesh, draw the training cameras and rasterize the held-out and progress views."""
     mesh = normalize(source).to(device)
     distances = (0.9 * opts.distance, 1.1 * opts.distance)
     cameras = random_views(opts.bank_size, generator, opts.elevation, distances, (opts.fov - 5, opts.fov + 5))
-    bank = build_view_bank(mesh, cameras, opts.render_size, opts.supersample)
     # Held-out views always use the reference renderer (mip-mapped, 2x supersampled), whatever the
     # training renders use, so that antialiasing choices are judged by what a good viewer shows.
     heldout = build_view_bank(mesh, heldout_cameras(opts.distance, opts.fov, device), opts.render_size,
                               EVAL_SUPERSAMPLE)
     front = build_view_bank(mesh, orbit_cameras(opts.distance, 15.0, 0.0, opts.fov, device=device),
                             opts.render_size, opts.supersample)
-    if not bank.faces_seen.any():
-        raise Nst3dError("the mesh is not visible from any view; check --distance and --fov")
     if not opts.mipmap:
-        bank.uv_da = front.uv_da = None
+        front.uv_da = None
     background = torch.stack([s.mean((0, 2, 3)) for s in styles]).mean(0).to(device)  # (3,)
     original = None if source.texture is None else source.texture[None].to(device)
-    return MeshScene(source, mesh, bank, heldout, front, background, original)
+    cameras = Cameras(*(t.to(device) for t in cameras))
+    return MeshScene(source, mesh, cameras, heldout, front, background, original)
+
+
+def schedule(opts: MeshOptions) -> list[tuple[int, int]]:
+    """(render size, steps) per stage: --coarse-fraction of the steps at half --render-size, then full."""
+    coarse_steps = round(opts.steps * opts.coarse_fraction)
+    if coarse_steps == 0 or opts.render_size // 2 < MIN_RENDER_SIZE:
+        return [(opts.render_size, opts.steps)]
+    return [(opts.render_size // 2, coarse_steps), (opts.render_size, opts.steps - coarse_steps)]
+
+
+def build_stage(scene: MeshScene, styles: Sequence[torch.Tensor], size: int, steps: int, opts: MeshOptions,
+                setup: FeatureSetup, blend: Sequence[float]) -> Stage:
+    """Rasterize the training views at `size` (cut to the object with --crop) and the style targets there."""
+    bank = build_view_bank(scene.mesh, scene.cameras, size, opts.supersample)
+    if not bank.faces_seen.any():
+        raise Nst3dError("the mesh is not visible from any view; check --distance and --fov")
+    if opts.crop:
+        margin = max(1, round(CROP_MARGIN * size / 256)) * opts.supersample
+        bank = crop_to_object(bank, margin, opts.supersample)
+    if not opts.mipmap:
+        bank.uv_da = None
+    side = max(MIN_STYLE_SIDE, round(size * opts.style_scale))
+    device = scene.mesh.vertices.device
+    targets = gram_targets(setup.net, [resize_long_side(s, side).to(device) for s in styles],
+                           setup.style_layers, blend)
+    return Stage(size, steps, bank, StyleLoss(setup, targets, opts.style_weight, opts.content_weight))
 
 
 def resolve_init(opts: MeshOptions, source: Mesh) -> str:
@@ -194,18 +190,19 @@ def start_texture(init: str, size: int, original: torch.Tensor | None,
 
 
 class MeshObjective:
-    """One step's loss: random bank views of the current texture, scored by the style core, plus the
-    seam and TV terms. It runs its own backward, split at the renders so the clock can tell the network's
-    share from the renderer's."""
+    """One step's loss: random training views of the current texture at the current stage's size, scored
+    by the style core, plus the seam and TV terms. It runs its own backward, split at the renders so the
+    clock can tell the network's share from the renderer's."""
 
-    def __init__(self, scene: MeshScene, param: PyramidTexture, loss: StyleLoss, opts: MeshOptions,
+    def __init__(self, scene: MeshScene, stages: list[Stage], param: PyramidTexture, opts: MeshOptions,
                  generator: torch.Generator, clock: Clock):
-        self.scene, self.param, self.loss, self.opts = scene, param, loss, opts
+        self.scene, self.stages, self.param, self.opts = scene, stages, param, opts
         self.generator, self.clock = generator, clock
+        self.stage = stages[0]
+        self.setup = stages[0].loss.setup
         self.fill = island_fill_index(scene.mesh, opts.texture_size)
         self.seam_one, self.seam_two = (p.to(scene.mesh.vertices.device) for p in seam_points(scene.mesh))
         self.use_content = scene.original is not None and opts.content_weight > 0
-        self.content_cache: dict[int, dict[str, torch.Tensor]] = {}
 
     def texture(self) -> torch.Tensor:
         """The optimized texture (1, 3, T, T); texels outside the islands are copies of the nearest inside."""
@@ -217,56 +214,71 @@ class MeshObjective:
         """Unlit renders (B, 3, H, W) of `texture` for `views[index]` over the background, and masks."""
         return shade_views(texture, views, index, self.scene.background, supersample)
 
+    def after_step(self, step: int) -> None:
+        """Move to the next stage of the schedule when this one's steps are done."""
+        done = 0
+        for stage in self.stages:
+            done += stage.steps
+            if step < done:
+                self.stage = stage
+                return
+
     def content_targets(self, index: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Features of the original texture's renders for these bank views (computed once per view)."""
+        """Features of the original texture's renders for these views (computed once per view and stage)."""
         if not self.use_content:
             return {}
-        layers = self.loss.setup.content_layers
-        missing = [i for i in index.tolist() if i not in self.content_cache]
+        layers, cache = self.setup.content_layers, self.stage.content_cache
+        missing = [i for i in index.tolist() if i not in cache]
         if missing:
             views = torch.tensor(missing, device=index.device)
-            rgb, _ = self.render(self.scene.original, self.scene.bank, views, self.opts.supersample)
-            found = content_features(self.loss.setup.net, rgb, layers)
+            rgb, _ = self.render(self.scene.original, self.stage.bank, views, self.opts.supersample)
+            found = content_features(self.setup.net, rgb, layers)
             for j, i in enumerate(missing):
-                self.content_cache[i] = {k: found[k][j:j + 1] for k in layers}
-        return {k: torch.cat([self.content_cache[i][k] for i in index.tolist()]) for k in layers}
+                cache[i] = {k: found[k][j:j + 1] for k in layers}
+        return {k: torch.cat([cache[i][k] for i in index.tolist()]) for k in layers}
 
     def __call__(self) -> tuple[torch.Tensor, dict[str, float]]:
-        opts, device = self.opts, self.scene.mesh.vertices.device
+        opts, device, stage = self.opts, self.scene.mesh.vertices.device, self.stage
         with self.clock("render"):
-            index = torch.randint(len(self.scene.bank), (opts.views_per_step,), generator=self.generator)
+            index = torch.randint(len(stage.bank), (opts.views_per_step,), generator=self.generator)
             index = index.to(device)
             texture = self.texture()
-            rgb, mask = self.render(texture, self.scene.bank, index, opts.supersample)
+            rgb, mask = self.render(texture, stage.bank, index, opts.supersample)
         pixels = rgb.detach().requires_grad_(True)
         with self.clock("network"):
-            total, named = self.loss(self.loss.setup.net(pixels), self.content_targets(index), mask)
+            total, named = stage.loss(self.setup.net(pixels), self.content_targets(index), mask)
             if opts.tv_weight > 0:
                 named["tv"] = losses.tv_loss(pixels, mask).mean()
                 total = total + opts.tv_weight * named["tv"]
             if total.requires_grad:
                 total.backward()
         with self.clock("render"):
-            seam = texture.new_zeros(())
-            outputs, grads = ([rgb], [pixels.grad]) if pixels.grad is not None else ([], [])
-            if opts.seam_weight > 0 and len(self.seam_one):  # a mesh without UV seams has no seam term
-                named["seam"] = (sample_points(texture, self.seam_one) -
-                                 sample_points(texture, self.seam_two)).pow(2).sum(1).mean()
-                seam = opts.seam_weight * named["seam"]
-                outputs, grads = [*outputs, seam], [*grads, None]
-            if outputs:
-                torch.autograd.backward(outputs, grads)
+            seam = self.seam_backward(texture, named, rgb, pixels.grad)
         terms = {k: float(v.detach()) for k, v in named.items() if "/" not in k}
         return (total + seam).detach(), terms
 
+    def seam_backward(self, texture: torch.Tensor, named: dict[str, torch.Tensor], rgb: torch.Tensor,
+                      pixel_grad: torch.Tensor | None) -> torch.Tensor:
+        """Add the seam term and backpropagate it with the renders' gradient -> the weighted seam loss."""
+        seam = texture.new_zeros(())
+        outputs, grads = ([rgb], [pixel_grad]) if pixel_grad is not None else ([], [])
+        if self.opts.seam_weight > 0 and len(self.seam_one):  # a mesh without UV seams has no seam term
+            named["seam"] = (sample_points(texture, self.seam_one) -
+                             sample_points(texture, self.seam_two)).pow(2).sum(1).mean()
+            seam = self.opts.seam_weight * named["seam"]
+            outputs, grads = [*outputs, seam], [*grads, None]
+        if outputs:
+            torch.autograd.backward(outputs, grads)
+        return seam
+
     @torch.no_grad()
     def evaluate(self, texture: torch.Tensor) -> float:
-        """Mean masked Gram style distance over the held-out views (the quality measure)."""
+        """Mean masked Gram style distance over the held-out views (the quality measure, at full size)."""
         views = self.scene.heldout
         rgb, mask = self.render(texture, views, torch.arange(len(views), device=texture.device),
                                 EVAL_SUPERSAMPLE)
-        setup = self.loss.setup
-        return float(style_distance(setup.net(rgb), self.loss.style_targets, setup.style_layers, mask)[0])
+        targets = self.stages[-1].loss.style_targets
+        return float(style_distance(self.setup.net(rgb), targets, self.setup.style_layers, mask)[0])
 
     @torch.no_grad()
     def frame(self, texture: torch.Tensor) -> np.ndarray:
@@ -275,12 +287,17 @@ class MeshObjective:
         return to_uint8(self.render(texture, self.scene.front, index, self.opts.supersample)[0])
 
 
+Monitor = Callable[[int, "MeshObjective", torch.Tensor], None]
+
+
 @dataclass
 class TextureRecorder:
-    """After each step: fold the texture into the iterate average, and a progress frame when due."""
+    """After each step: fold the texture into the iterate average, a progress frame when due, the next
+    stage of the schedule, and the caller's monitor (e.g. a benchmark's quality curve)."""
 
     objective: MeshObjective
     average: IterateAverage
+    monitor: Monitor | None = None
     frames: list[np.ndarray] = field(default_factory=list)
 
     def __call__(self, step: int) -> None:
@@ -290,69 +307,77 @@ class TextureRecorder:
         every = self.objective.opts.gif_every
         if every and step % every == 0 and step < self.objective.opts.steps:
             self.frames.append(self.objective.frame(texture))
+        self.objective.after_step(step)
+        if self.monitor is not None:
+            self.monitor(step, self.objective, self.average.value)
+
+
+def _set_up(mesh: str | Path | Mesh, styles: Sequence[torch.Tensor], texture: str | Path | None,
+            opts: MeshOptions, device: torch.device) -> tuple[MeshObjective, str]:
+    """Mesh, network, cameras, schedule stages and texture parameters -> the objective and the init used."""
+    blend = blend_weights(opts.style_blend, len(styles))
+    generator = seed_everything(opts.seed)
+    torch.backends.cudnn.benchmark = False
+    source = prepare_mesh(mesh, texture)
+    init = resolve_init(opts, source)
+    if opts.preserve_colors and source.texture is None:
+        notice("--preserve-colors has no effect: the mesh has no texture whose colors could be kept")
+    setup = load_feature_net(opts, device, use_content=source.texture is not None and opts.content_weight > 0)
+    scene = build_scene(source, styles, opts, device, generator)
+    stages = [build_stage(scene, styles, size, steps, opts, setup, blend) for size, steps in schedule(opts)]
+    param = PyramidTexture(start_texture(init, opts.texture_size, scene.original, generator).to(device),
+                           opts.levels)
+    return MeshObjective(scene, stages, param, opts, generator, Clock(device)), init
 
 
 def stylize_mesh(mesh: str | Path | Mesh, styles: Sequence[torch.Tensor], options: MeshOptions | None = None,
-                 *, texture: str | Path | None = None, progress: bool = True, **overrides) -> MeshResult:
+                 *, texture: str | Path | None = None, progress: bool = True, monitor: Monitor | None = None,
+                 **overrides) -> MeshResult:
     """Stylize the UV texture of `mesh` (a path or a Mesh) with one or more style images (1, 3, H, W).
 
     `options` (or keyword overrides of its fields) are `nst3d mesh`'s flags; `texture` replaces the
-    mesh's own. Returns the new texture (texture_size square), the mesh with UVs (unwrapped if it had
-    none), progress frames (a fixed front view every `gif_every` steps) and a record with parameters,
-    backbone, seed, timings, loss history and the held-out style distance before and after.
+    mesh's own; `monitor(step, objective, averaged texture)` runs after every step. Returns the new texture
+    (texture_size square), the mesh with UVs (unwrapped if it had none), progress frames (a fixed front
+    view every `gif_every` steps) and a record with parameters, backbone, seed, timings, loss history and
+    the held-out style distance before and after.
     """
     opts = make_options(MeshOptions, options, **overrides)
     if not styles:
         raise Nst3dError("at least one style image is needed")
-    blend = blend_weights(opts.style_blend, len(styles))
     started = time.perf_counter()
     device = resolve_device(opts.device)
-    clock = Clock(device)
-    with clock("setup"):
-        generator = seed_everything(opts.seed)
-        torch.backends.cudnn.benchmark = False
-        source = prepare_mesh(mesh, texture)
-        init = resolve_init(opts, source)
-        if opts.preserve_colors and source.texture is None:
-            notice("--preserve-colors has no effect: the mesh has no texture whose colors could be kept")
-        use_content = source.texture is not None and opts.content_weight > 0
-        setup = load_feature_net(opts, device, use_content=use_content)
-        side = max(MIN_STYLE_SIDE, round(opts.render_size * opts.style_scale))
-        targets = gram_targets(setup.net, [resize_long_side(s, side).to(device) for s in styles],
-                               setup.style_layers, blend)
-        scene = build_scene(source, styles, opts, device, generator)
-        param = PyramidTexture(start_texture(init, opts.texture_size, scene.original, generator).to(device),
-                               opts.levels)
-        loss = StyleLoss(setup, targets, opts.style_weight, opts.content_weight)
-        objective = MeshObjective(scene, param, loss, opts, generator, clock)
+    objective, init = _set_up(mesh, styles, texture, opts, device)
+    clock = objective.clock
+    clock.seconds["setup"] = time.perf_counter() - started
     with clock("evaluation"):
         heldout_initial = objective.evaluate(objective.texture().detach())
-    recorder = TextureRecorder(objective, IterateAverage(opts.average_decay))
+    recorder = TextureRecorder(objective, IterateAverage(opts.average_decay), monitor)
     if opts.gif_every:
         recorder.frames.append(objective.frame(objective.texture()))
     loop = LoopSettings(opts.steps, "adam", opts.lr, keep_best=False, description="stylizing texture",
                         progress=progress)
-    run = optimize(list(param.parameters()), objective, loop, callback=recorder)
+    run = optimize(list(objective.param.parameters()), objective, loop, callback=recorder)
     with torch.no_grad():
         final = objective.texture().detach() if recorder.average.value is None else recorder.average.value
-        if opts.preserve_colors and scene.original is not None:
-            final = keep_content_colors(final, scene.original)
+        if opts.preserve_colors and objective.scene.original is not None:
+            final = keep_content_colors(final, objective.scene.original)
     with clock("evaluation"):
         heldout = {"initial": heldout_initial, "final": objective.evaluate(final)}
     if opts.gif_every:
         recorder.frames.append(objective.frame(final))
     if run.diverged:
         notice("the optimization diverged; the exported texture is the one before that (try a lower --lr)")
-    record = _record(objective, init, run, heldout, clock, started)
-    return MeshResult(final[0].cpu(), source, recorder.frames, record, run.interrupted)
+    record = _record(objective, init, run, heldout, started)
+    return MeshResult(final[0].cpu(), objective.scene.source, recorder.frames, record, run.interrupted)
 
 
 def _record(objective: MeshObjective, init: str, run: OptimizeResult, heldout: dict[str, float],
-            clock: Clock, started: float) -> dict:
+            started: float) -> dict:
     """The JSON-ready record of a mesh run: parameters, network, mesh facts, quality, timings, history."""
-    scene, setup = objective.scene, objective.loss.setup
+    scene, setup, clock = objective.scene, objective.setup, objective.clock
     timings = {name: clock.seconds.get(name, 0.0) for name in ("render", "network", "setup", "evaluation")}
     timings["optimizer"] = run.seconds - run.eval_seconds - run.callback_seconds
+    supersample = objective.opts.supersample
     return {
         "parameters": dataclasses.asdict(objective.opts),
         "backbone": setup.net.backbone_name, "arch": setup.net.arch,
@@ -360,7 +385,10 @@ def _record(objective: MeshObjective, init: str, run: OptimizeResult, heldout: d
         "layers": {"style": setup.style_layers, "content": setup.content_layers},
         "mesh": {"faces": scene.source.num_faces, "vertices": scene.source.num_vertices,
                  "had_texture": scene.original is not None, "init": init,
-                 "faces_visible": int(scene.bank.faces_seen.sum())},
+                 "faces_visible": int(objective.stages[-1].bank.faces_seen.sum())},
+        "schedule": [{"render_size": s.size, "steps": s.steps,
+                      "network_input": [s.bank.uv.shape[2] // supersample, s.bank.uv.shape[1] // supersample]}
+                     for s in objective.stages],
         "pyramid_levels": len(objective.param.levels),  # --levels, capped: the coarsest level keeps 4 texels
         "heldout_style_distance": {**heldout, "ratio": heldout["final"] / max(heldout["initial"], 1e-12)},
         "timings": {**timings, "optimization_seconds": run.seconds,

@@ -59,7 +59,8 @@ def test_no_pipeline_imports_another_and_no_command_module_imports_the_registry(
 
 
 def test_nothing_below_the_pipelines_imports_the_package_face_a_pipeline_or_the_cli():
-    above = PIPELINES | {"nst3d", "nst3d.__main__"} | {m for m in GRAPH if m.startswith("nst3d.cli")}
+    above = PIPELINES | {"nst3d", "nst3d.__main__", "nst3d.console"} | {
+        m for m in GRAPH if m.startswith(("nst3d.cli", "nst3d.batch"))}
     for module, imports in GRAPH.items():
         if module not in above:
             assert not imports & above, (module, imports & above)
