@@ -1,13 +1,19 @@
 """3D benchmark: `nst3d mesh` end to end on Spot, and the measurements behind its default choices.
 
-    python benchmarks/bench_mesh.py                  # everything (~25 min on a 2-core CPU)
+    python benchmarks/bench_mesh.py                  # everything (~35 min on a 2-core CPU)
+    python benchmarks/bench_mesh.py --only speed     # today's schedule vs the new one: quality over time
     python benchmarks/bench_mesh.py --only ablations # parameterization / antialiasing / seam choices
 
-The end-to-end case runs the CLI at its defaults (512² texture, 2 views of 256² per step, 300 steps) and
-reports the time split from run.json. The ablations run shorter optimizations (100 steps, 256² texture,
-128² renders) that differ in one choice each, and report the held-out style distance (fixed cameras never
-used during optimization; final / initial), the seam contrast (seam / ordinary edge color jumps) and the
-speckle ratio (pixel-level noise of the held-out renders over that of the painting at the same size).
+The end-to-end case runs the CLI at its defaults and reports the time split from run.json, the quality
+measures below, the content distance to the original texture on held-out views (relative relu4_2 error
+between renders of the result and of the original texture) and the share of visible texels left
+untouched. The speed section runs the previous schedule (300 steps of 2 full 256² views) and the new
+defaults in one run, and prints the held-out style distance against wall-clock seconds every 10% of each
+run (evaluation time excluded); then the new defaults on a thin ring, whose views are mostly background.
+The ablations run shorter optimizations (100 steps, 256² texture, 128² renders) that differ in one
+choice each, and report the held-out style distance (fixed cameras never used during optimization; final
+/ initial), the seam contrast (seam / ordinary edge color jumps) and the speckle ratio (pixel-level noise
+of the held-out renders over that of the painting at the same size).
 """
 
 from __future__ import annotations
@@ -34,6 +40,80 @@ def inputs() -> tuple[Path, Path | None, Path]:
     return ROOT / "meshes" / "torus.obj", None, ROOT / "styles" / "swirls.jpg"
 
 
+PREVIOUS = {"steps": 300, "coarse_fraction": 0.0, "crop": False, "lr": 0.05}  # the schedule before #11
+
+
+def content_distance(mesh, texture: torch.Tensor, original: torch.Tensor | None,
+                     size: int = 256) -> float | None:
+    """Relative relu4_2 error between held-out renders of `texture` and of the original texture."""
+    if original is None:
+        return None
+    from nst3d import features
+    from nst3d.losses import content_loss
+    from nst3d.mesh import normalize
+    from nst3d.render import render
+    from nst3d.stylize_mesh import heldout_cameras
+
+    net = features.FeatureNet(features.load_backbone("vgg16-hed"), ["relu4_2"])
+    cameras, surface = heldout_cameras(2.7, 40.0, texture.device), normalize(mesh)
+    new, mask = render(surface, cameras, size, texture=texture[None], supersample=2, lit=False)
+    old, _ = render(surface, cameras, size, texture=original[None], supersample=2, lit=False)
+    with torch.no_grad():
+        return float(content_loss(net(new), {"relu4_2": net(old)["relu4_2"]}, mask)["relu4_2"].mean())
+
+
+def untouched(mesh, texture: torch.Tensor, original: torch.Tensor | None) -> float | None:
+    """Share of the texels inside UV islands whose color did not move from the original (< 1/255)."""
+    if original is None:
+        return None
+    from nst3d.mesh import uv_coverage_mask
+
+    size = texture.shape[-1]
+    start = torch.nn.functional.interpolate(original[None], size=(size, size), mode="bilinear",
+                                            antialias=True, align_corners=False)[0]
+    covered = uv_coverage_mask(mesh, (size, size))
+    same = (texture - start).abs().amax(0) < 1 / 255
+    return float(same[covered].float().mean())
+
+
+def curve(name: str, device: str) -> dict:
+    """Held-out style distance every 10% of a run against its wall-clock seconds (monitor time excluded)."""
+    import time
+
+    from nst3d.io import load_image
+    from nst3d.mesh import load_mesh
+    from nst3d.stylize_mesh import stylize_mesh
+
+    mesh_path, texture, style = inputs()
+    mesh = thin_ring() if name == "thin" else load_mesh(mesh_path, texture)
+    options = PREVIOUS if name == "previous" else {}
+    points, spent, started = [], [0.0], time.perf_counter()
+
+    def monitor(step: int, objective, average: torch.Tensor) -> None:
+        if step % max(1, objective.opts.steps // 10) and step != objective.opts.steps:
+            return
+        begin = time.perf_counter()
+        distance = objective.evaluate(average)
+        spent[0] += time.perf_counter() - begin
+        points.append((step, begin - started - spent[0], distance))
+
+    result = stylize_mesh(mesh, [load_image(style)], progress=False, device=device, gif_every=0,
+                          monitor=monitor, **options)
+    record = result.record
+    points = [(step, seconds, d / record["heldout_style_distance"]["initial"]) for step, seconds, d in points]
+    return {"points": points, "timings": record["timings"], "schedule": record["schedule"],
+            "final": record["heldout_style_distance"]["ratio"], "faces": record["mesh"]["faces"]}
+
+
+def thin_ring():
+    """A generated thin ring (minor radius 1/18 of the major) with a checker texture: mostly background."""
+    from nst3d.mesh.shapes import torus
+
+    checker = ((torch.arange(256)[:, None] // 32 + torch.arange(256)[None] // 32) % 2).float()
+    return torus(major=0.9, minor=0.05, rows=12, cols=96).replace(
+        texture=torch.stack([0.2 + 0.6 * checker, 0.5 + 0 * checker, 0.8 - 0.6 * checker]))
+
+
 def end_to_end(device: str) -> dict:
     from nst3d.io import load_image
     from nst3d.mesh import load_mesh
@@ -50,8 +130,11 @@ def end_to_end(device: str) -> dict:
     record = json.loads((out / "run.json").read_text())
     result = load_mesh(out / "mesh.obj")
     seams = seam_contrast(result, load_image(out / "texture.png")[0])
+    original = None if texture is None else load_image(texture)[0]
     return {"timings": record["timings"], "heldout": record["heldout_style_distance"], "seams": seams,
             "speckle": speckle_ratio(result, result.texture, load_image(style), 256),
+            "content": content_distance(result, result.texture, original),
+            "untouched": untouched(result, result.texture, original),
             "steps": len(record["history"]),
             "peak_mib": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024}
 
@@ -113,11 +196,34 @@ def ablation(name: str, device: str) -> dict:
             "s_per_step": result.record["timings"]["seconds_per_step"]}
 
 
+def speed(device: str) -> None:
+    """Quality over wall-clock time: the previous schedule and the new defaults, then a thin mesh."""
+    runs = {name: in_subprocess(__file__, "curve", name, "--device", device)
+            for name in ("previous", "new", "thin")}
+    print("| run | % of steps | step | seconds | held-out style distance final/initial |")
+    print("|---|---|---|---|---|")
+    for name, r in runs.items():
+        last = r["points"][-1][0]
+        for step, seconds, ratio in r["points"]:
+            print(f"| {name} | {100 * step / last:.0f} | {step} | {seconds:.1f} | {ratio:.4f} |")
+    print("\n| run | schedule (render size x steps, share of the view the network sees) | render s "
+          "| network s | optimizer s | setup s | evaluation s | total s |\n|---|---|---|---|---|---|---|---|")
+    for name, r in runs.items():
+        t = r["timings"]
+        stages = ", ".join(f"{s['render_size']}²x{s['steps']} ({s['cropped_area']:.0%})"
+                           for s in r["schedule"])
+        print(f"| {name} | {stages} | {t['render']:.1f} | {t['network']:.1f} | {t['optimizer']:.1f} "
+              f"| {t['setup']:.1f} | {t['evaluation']:.1f} | {t['total_seconds']:.1f} |")
+    print(flush=True)
+
+
 def main() -> None:
-    args = parse_args(__doc__, ["end-to-end", "ablations"])
+    args = parse_args(__doc__, ["end-to-end", "speed", "ablations"])
     if args.case:
         kind, *rest = args.case
-        print(json.dumps(end_to_end(args.device) if kind == "e2e" else ablation(rest[0], args.device)))
+        cases = {"e2e": lambda: end_to_end(args.device), "curve": lambda: curve(rest[0], args.device),
+                 "ablation": lambda: ablation(rest[0], args.device)}
+        print(json.dumps(cases[kind]()))
         return
     mesh, _, style = inputs()
     print(f"machine: {platform.processor() or platform.machine()}, {torch.get_num_threads()} threads, "
@@ -135,9 +241,13 @@ def main() -> None:
                              ("s / step", t["seconds_per_step"]), ("peak RSS MiB", r["peak_mib"]),
                              ("held-out style distance final/initial (target <= 0.5)", r["heldout"]["ratio"]),
                              ("seam contrast (seam / ordinary edges)", r["seams"]["ratio"]),
-                             ("speckle of 256² held-out renders / of the painting", r["speckle"])]:
+                             ("speckle of 256² held-out renders / of the painting", r["speckle"]),
+                             ("content distance to the original texture, held-out relu4_2", r["content"]),
+                             ("untouched texels inside the UV islands", r["untouched"])]:
             print(f"| {label} | {value:.3g} |" if isinstance(value, float) else f"| {label} | {value} |")
         print(flush=True)
+    if args.only in (None, "speed"):
+        speed(args.device)
     if args.only in (None, "ablations"):
         print("| choice (100 steps, 256² texture, 128² renders) | held-out style final/initial "
               "| seam contrast | speckle / painting's | s/step |\n|---|---|---|---|---|")

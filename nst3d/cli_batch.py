@@ -10,7 +10,7 @@ from typing import Any
 import typer
 
 from nst3d.batch import glob_jobs, read_manifest, run_batch
-from nst3d.cli_options import Input, option_fields, register
+from nst3d.cli_options import Input, register, typed_options
 from nst3d.errors import Nst3dError
 from nst3d.options import MeshOptions
 
@@ -35,14 +35,6 @@ INPUTS = [
 ]
 
 
-def given_options(ctx: typer.Context, options: MeshOptions) -> dict:
-    """The flags typed on the command line: they apply to every job unless its manifest row says."""
-    names = option_fields(MeshOptions, SKIP)
-    typed = [n for n in names if (source := ctx.get_parameter_source(n)) is not None
-             and source.name not in ("DEFAULT", "DEFAULT_MAP")]
-    return {name: getattr(options, name) for name in typed}
-
-
 def batch_command(options: MeshOptions, ctx: typer.Context, manifest: Path | None, output: Path,
                   meshes: str | None, styles: str | None, **run: Any) -> None:
     """Stylize many assets with many styles: resumable (finished jobs are skipped), locally or on Ray.
@@ -54,7 +46,7 @@ def batch_command(options: MeshOptions, ctx: typer.Context, manifest: Path | Non
         raise Nst3dError("give a MANIFEST, or both --meshes and --styles (not both ways)")
     if not 1 <= run["workers"] <= 64:
         raise Nst3dError(f"--workers {run['workers']}: use 1 to 64")
-    defaults = given_options(ctx, options)
+    defaults = typed_options(ctx, options, SKIP)  # typed flags apply to every job unless its row says
     jobs = read_manifest(manifest, defaults) if manifest is not None else glob_jobs(meshes, styles, defaults)
     summaries = run_batch(jobs, output, **run)  # workers, ray, verbose
     counts = {s: sum(v["status"] == s for v in summaries.values()) for s in ("done", "skipped", "failed")}

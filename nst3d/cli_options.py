@@ -45,6 +45,14 @@ def option_fields(kind: type, skip: Sequence[str] = ()) -> list[str]:
     return [f.name for f in fields(kind) if f.name not in skip]
 
 
+def typed_options(ctx: typer.Context, options: Any, skip: Sequence[str] = ()) -> dict[str, Any]:
+    """The options fields whose flags were typed on the command line (not left at their default)."""
+    names = option_fields(type(options), skip)
+    typed = [n for n in names if (source := ctx.get_parameter_source(n)) is not None
+             and source.name not in ("DEFAULT", "DEFAULT_MAP")]
+    return {name: getattr(options, name) for name in typed}
+
+
 def register(app: typer.Typer, name: str, kind: type, handler: Handler, inputs: Sequence[Input],
              skip: Sequence[str] = ()) -> None:
     """Add command `name`: `inputs` first, then one flag per field of `kind` (except `skip`).

@@ -181,7 +181,7 @@ class TextureOptions(ExperimentOptions):
 class MeshOptions(StyleOptions):
     """`nst3d mesh` / `nst3d.stylize_mesh`: a mesh's UV texture optimized from random views."""
 
-    steps: int = option(300, "Optimization steps (each renders --views-per-step views).")
+    steps: int = option(200, "Optimization steps (each renders --views-per-step views).")
     texture_size: int = option(512, f"Side of the square output texture, in texels ({MIN_TEXTURE_SIZE} to "
                                f"{MAX_TEXTURE_SIZE}).")
     render_size: int = option(256, f"Side of each rendered view fed to VGG, in pixels ({MIN_RENDER_SIZE} to "
@@ -206,10 +206,10 @@ class MeshOptions(StyleOptions):
     lr: float = option(0.05, "Adam learning rate (texture in logit space).")
     supersample: int = option(1, "Render at this many times the size and box-filter down (antialiasing; "
                               "denser texture gradients).")
-    coarse_fraction: float = option(0.0, "Fraction of the steps rendered at half --render-size, before the "
+    coarse_fraction: float = option(0.8, "Fraction of the steps rendered at half --render-size, before the "
                                     "rest at full size (the network costs about a quarter there; 0: all at "
                                     "full size).")
-    crop: bool = option(False, "Run the network only on the part of each training view that the object "
+    crop: bool = option(True, "Run the network only on the part of each training view that the object "
                         "covers (same pixel density, so the same strokes; background pixels cost nothing).",
                         "--crop/--no-crop")
     mipmap: bool = option(True, "Trilinear mip-mapped texture sampling (antialiasing for minified "
@@ -256,6 +256,22 @@ class MeshOptions(StyleOptions):
             raise Nst3dError(f"elevation range {self.elevation} must be MIN <= MAX within -90..90 degrees")
         if self.init not in MESH_INITS:
             raise Nst3dError(f"unknown init {self.init!r}; choose one of {', '.join(MESH_INITS)}")
+
+
+# `nst3d mesh --preset`: starting points that the other flags then change (minutes on this 2-core CPU,
+# Spot with a 512² texture; see the README's Performance section)
+MESH_PRESETS: dict[str, dict[str, Any]] = {
+    "draft": {"steps": 100, "texture_size": 256},
+    "default": {},
+    "high": {"steps": 400, "coarse_fraction": 0.5, "texture_size": 1024},
+}
+
+
+def mesh_preset(name: str) -> MeshOptions:
+    """The MeshOptions of a preset: draft (a first look), default, or high (a final)."""
+    if name not in MESH_PRESETS:
+        raise Nst3dError(f"unknown preset {name!r}; choose one of {', '.join(MESH_PRESETS)}")
+    return MeshOptions(**MESH_PRESETS[name])
 
 
 Options = TypeVar("Options", bound=StyleOptions)

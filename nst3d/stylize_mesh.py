@@ -44,14 +44,15 @@ from nst3d.style import (
 from nst3d.texture_param import PyramidTexture
 from nst3d.timing import Clock
 from nst3d.turntable import turntable_frames
-from nst3d.views import ViewBank, build_view_bank, crop_to_object, shade_views
+from nst3d.views import ViewBank, build_view_bank, object_boxes, select_views, shade_views
 
 HELDOUT_VIEWS = 8
 EVAL_SUPERSAMPLE = 2
 MIN_STYLE_SIDE = 32
-CROP_MARGIN = 16         # pixels kept around the silhouette at 256² (VGG sees the edge as in a full view)
+CROP_MARGIN = 8          # pixels kept around the silhouette at 256² (VGG sees the edge as in a full view)
 OUTPUT_FILES = ("mesh.obj", "mesh.mtl", "texture.png", "mesh.glb", "turntable.gif", "progress.gif",
-                "run.json")  # everything write_mesh_outputs can write
+                "original_texture.png", "heldout_before.png", "heldout_after.png", "run.json",
+                "report.html")  # everything write_mesh_outputs can write
 TURNTABLE_FRAMES = 36
 TURNTABLE_SIZE = 384
 
@@ -120,7 +121,8 @@ class Stage:
     steps: int                  # how many steps render at this size
     bank: ViewBank
     loss: StyleLoss
-    content_cache: dict[int, dict[str, torch.Tensor]] = field(default_factory=dict)
+    boxes: torch.Tensor | None = None   # (N, 4) object boxes of the bank's views (with --crop)
+    content_cache: dict[tuple, dict[str, torch.Tensor]] = field(default_factory=dict)
 
 
 def build_scene(source: Mesh, styles: Sequence[torch.Tensor], opts: MeshOptions, device: torch.device,
@@ -157,16 +159,15 @@ def build_stage(scene: MeshScene, styles: Sequence[torch.Tensor], size: int, ste
     bank = build_view_bank(scene.mesh, scene.cameras, size, opts.supersample)
     if not bank.faces_seen.any():
         raise Nst3dError("the mesh is not visible from any view; check --distance and --fov")
-    if opts.crop:
-        margin = max(1, round(CROP_MARGIN * size / 256)) * opts.supersample
-        bank = crop_to_object(bank, margin, opts.supersample)
+    margin = max(1, round(CROP_MARGIN * size / 256)) * opts.supersample
+    boxes = object_boxes(bank, margin, opts.supersample).cpu() if opts.crop else None
     if not opts.mipmap:
         bank.uv_da = None
     side = max(MIN_STYLE_SIDE, round(size * opts.style_scale))
     device = scene.mesh.vertices.device
     targets = gram_targets(setup.net, [resize_long_side(s, side).to(device) for s in styles],
                            setup.style_layers, blend)
-    return Stage(size, steps, bank, StyleLoss(setup, targets, opts.style_weight, opts.content_weight))
+    return Stage(size, steps, bank, StyleLoss(setup, targets, opts.style_weight, opts.content_weight), boxes)
 
 
 def resolve_init(opts: MeshOptions, source: Mesh) -> str:
@@ -223,45 +224,74 @@ class MeshObjective:
                 self.stage = stage
                 return
 
-    def content_targets(self, index: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Features of the original texture's renders for these views (computed once per view and stage)."""
+    def content_targets(self, index: torch.Tensor, window: tuple[int, int] | None) -> dict[str, torch.Tensor]:
+        """Features of the original texture's renders for these views, in the same windows (computed once
+        per view, window size and stage)."""
         if not self.use_content:
             return {}
-        layers, cache = self.setup.content_layers, self.stage.content_cache
-        missing = [i for i in index.tolist() if i not in cache]
+        layers, cache, stage = self.setup.content_layers, self.stage.content_cache, self.stage
+        missing = [i for i in index.tolist() if (i, window) not in cache]
         if missing:
-            views = torch.tensor(missing, device=index.device)
-            rgb, _ = self.render(self.scene.original, self.stage.bank, views, self.opts.supersample)
+            wanted = torch.tensor(missing, device=index.device)
+            if window is None:
+                views, where = stage.bank, wanted
+            else:  # each missing view alone, in a window of this size
+                views, where, _ = select_views(stage.bank, wanted, _sized(stage.boxes, wanted, window),
+                                               self.opts.supersample)
+            rgb, _ = self.render(self.scene.original, views, where, self.opts.supersample)
             found = content_features(self.setup.net, rgb, layers)
             for j, i in enumerate(missing):
-                cache[i] = {k: found[k][j:j + 1] for k in layers}
-        return {k: torch.cat([cache[i][k] for i in index.tolist()]) for k in layers}
+                cache[(i, window)] = {k: found[k][j:j + 1] for k in layers}
+        return {k: torch.cat([cache[(i, window)][k] for i in index.tolist()]) for k in layers}
 
     def __call__(self) -> tuple[torch.Tensor, dict[str, float]]:
-        opts, device, stage = self.opts, self.scene.mesh.vertices.device, self.stage
+        opts, stage = self.opts, self.stage
         with self.clock("render"):
             index = torch.randint(len(stage.bank), (opts.views_per_step,), generator=self.generator)
-            index = index.to(device)
+            index = index.to(self.scene.mesh.vertices.device)
             texture = self.texture()
-            rgb, mask = self.render(texture, stage.bank, index, opts.supersample)
-        pixels = rgb.detach().requires_grad_(True)
-        with self.clock("network"):
-            total, named = stage.loss(self.setup.net(pixels), self.content_targets(index), mask)
-            if opts.tv_weight > 0:
-                named["tv"] = losses.tv_loss(pixels, mask).mean()
-                total = total + opts.tv_weight * named["tv"]
-            if total.requires_grad:
-                total.backward()
+        # Cropped views go through the network one by one on the CPU (each in its own window: the least
+        # pixels); on a GPU, and uncropped, the step's views go together.
+        alone = stage.boxes is not None and index.device.type == "cpu"
+        groups = [index[j:j + 1] for j in range(len(index))] if alone else [index]
+        total, named, renders = texture.new_zeros(()), {}, []
+        for group in groups:
+            part, terms, rgb, grad = self.score(texture, group, len(group) / len(index))
+            total = total + part
+            named = {k: named.get(k, 0) + v for k, v in terms.items()}
+            if grad is not None:
+                renders.append((rgb, grad))
         with self.clock("render"):
-            seam = self.seam_backward(texture, named, rgb, pixels.grad)
+            seam = self.seam_backward(texture, named, renders)
         terms = {k: float(v.detach()) for k, v in named.items() if "/" not in k}
         return (total + seam).detach(), terms
 
-    def seam_backward(self, texture: torch.Tensor, named: dict[str, torch.Tensor], rgb: torch.Tensor,
-                      pixel_grad: torch.Tensor | None) -> torch.Tensor:
-        """Add the seam term and backpropagate it with the renders' gradient -> the weighted seam loss."""
+    def score(self, texture: torch.Tensor, index: torch.Tensor, share: float
+              ) -> tuple[torch.Tensor, dict[str, torch.Tensor], torch.Tensor, torch.Tensor | None]:
+        """Render views `index`, score them and backpropagate through the network (weighted by their
+        `share` of the step) -> (weighted loss, weighted terms, renders, the renders' gradient)."""
+        opts, stage = self.opts, self.stage
+        with self.clock("render"):
+            views, where, window = select_views(stage.bank, index, stage.boxes, opts.supersample)
+            rgb, mask = self.render(texture, views, where, opts.supersample)
+        pixels = rgb.detach().requires_grad_(True)
+        with self.clock("network"):
+            total, named = stage.loss(self.setup.net(pixels), self.content_targets(index, window), mask)
+            if opts.tv_weight > 0:
+                named["tv"] = losses.tv_loss(pixels, mask).mean()
+                total = total + opts.tv_weight * named["tv"]
+            if share != 1:
+                total, named = total * share, {k: v * share for k, v in named.items()}
+            if total.requires_grad:
+                total.backward()
+        return total.detach(), {k: v.detach() for k, v in named.items()}, rgb, pixels.grad
+
+    def seam_backward(self, texture: torch.Tensor, named: dict[str, torch.Tensor],
+                      renders: list[tuple[torch.Tensor, torch.Tensor]]) -> torch.Tensor:
+        """Add the seam term, then one backward through the renderer for the renders' gradients and the
+        seam term together -> the weighted seam loss."""
         seam = texture.new_zeros(())
-        outputs, grads = ([rgb], [pixel_grad]) if pixel_grad is not None else ([], [])
+        outputs, grads = [rgb for rgb, _ in renders], [grad for _, grad in renders]
         if self.opts.seam_weight > 0 and len(self.seam_one):  # a mesh without UV seams has no seam term
             named["seam"] = (sample_points(texture, self.seam_one) -
                              sample_points(texture, self.seam_two)).pow(2).sum(1).mean()
@@ -269,7 +299,7 @@ class MeshObjective:
             outputs, grads = [*outputs, seam], [*grads, None]
         if outputs:
             torch.autograd.backward(outputs, grads)
-        return seam
+        return seam.detach()
 
     @torch.no_grad()
     def evaluate(self, texture: torch.Tensor) -> float:
@@ -371,6 +401,21 @@ def stylize_mesh(mesh: str | Path | Mesh, styles: Sequence[torch.Tensor], option
     return MeshResult(final[0].cpu(), objective.scene.source, recorder.frames, record, run.interrupted)
 
 
+def _sized(boxes: torch.Tensor, index: torch.Tensor, window: tuple[int, int]) -> torch.Tensor:
+    """The boxes of `index` with their size set to `window`, so each view alone is cut to that window."""
+    sized = boxes.clone()
+    sized[index.cpu(), 2], sized[index.cpu(), 3] = window
+    return sized
+
+
+def _cropped_area(stage: Stage, supersample: int) -> float:
+    """Mean share of a full view that the network sees for one view (1.0 without --crop)."""
+    if stage.boxes is None:
+        return 1.0
+    h, w = stage.bank.mask.shape[-2:]
+    return float((stage.boxes[:, 2] * stage.boxes[:, 3]).float().mean() / (h * w))
+
+
 def _record(objective: MeshObjective, init: str, run: OptimizeResult, heldout: dict[str, float],
             started: float) -> dict:
     """The JSON-ready record of a mesh run: parameters, network, mesh facts, quality, timings, history."""
@@ -386,8 +431,7 @@ def _record(objective: MeshObjective, init: str, run: OptimizeResult, heldout: d
         "mesh": {"faces": scene.source.num_faces, "vertices": scene.source.num_vertices,
                  "had_texture": scene.original is not None, "init": init,
                  "faces_visible": int(objective.stages[-1].bank.faces_seen.sum())},
-        "schedule": [{"render_size": s.size, "steps": s.steps,
-                      "network_input": [s.bank.uv.shape[2] // supersample, s.bank.uv.shape[1] // supersample]}
+        "schedule": [{"render_size": s.size, "steps": s.steps, "cropped_area": _cropped_area(s, supersample)}
                      for s in objective.stages],
         "pyramid_levels": len(objective.param.levels),  # --levels, capped: the coarsest level keeps 4 texels
         "heldout_style_distance": {**heldout, "ratio": heldout["final"] / max(heldout["initial"], 1e-12)},
@@ -402,7 +446,12 @@ def _record(objective: MeshObjective, init: str, run: OptimizeResult, heldout: d
 
 def write_mesh_outputs(result: MeshResult, outdir: str | Path, force: bool = False,
                        inputs: dict | None = None) -> list[str]:
-    """Write OUTPUT_FILES into `outdir` (progress.gif only if the result has frames) -> the names written."""
+    """Write OUTPUT_FILES into `outdir` (progress.gif only if the result has frames, original_texture.png
+    only if the mesh had a texture; report.html last, from the others) -> the names written."""
+    from nst3d.io import save_image  # imported here while this module is being reworked: move up later
+    from nst3d.report.run import write_mesh_report
+    from nst3d.turntable import save_view_grids
+
     started = time.perf_counter()
     with staged_directory(outdir, force, owned=OUTPUT_FILES) as stage:
         export_obj(result.mesh, result.texture, stage / "mesh.obj", mtl_name="mesh.mtl",
@@ -411,14 +460,20 @@ def write_mesh_outputs(result: MeshResult, outdir: str | Path, force: bool = Fal
         dev = torch.device(result.record["device"])  # render the turntable where the run ran
         camera = {k: result.record["parameters"][k] for k in ("distance", "fov")}  # framed as in training
         views = turntable_views(TURNTABLE_FRAMES, device=dev, **camera)
-        frames = turntable_frames(normalize(result.mesh).to(dev), views, TURNTABLE_SIZE, lit=True,
-                                  texture=result.texture[None].to(dev))
+        shown, texture = normalize(result.mesh).to(dev), result.texture[None].to(dev)
+        frames = turntable_frames(shown, views, TURNTABLE_SIZE, lit=True, texture=texture)
         save_gif(frames, stage / "turntable.gif", fps=12, final_hold=0)
+        heldout = heldout_cameras(camera["distance"], camera["fov"], dev)  # the report's before / after:
+        save_view_grids(shown, heldout, {stage / "heldout_before.png": None,  # own texture, or none
+                                         stage / "heldout_after.png": texture})
+        if result.mesh.texture is not None:
+            save_image(result.mesh.texture[None], stage / "original_texture.png")
         if result.frames:
             save_gif(result.frames, stage / "progress.gif", fps=8)
         timings = {**result.record["timings"], "export_seconds": time.perf_counter() - started}
         timings["end_to_end_seconds"] = timings["total_seconds"] + timings["export_seconds"]
         record = {"inputs": inputs or {}, **result.record, "timings": timings}
         write_record(record, stage / "run.json")
+        write_mesh_report(stage)
         written = [name for name in OUTPUT_FILES if (stage / name).exists()]
     return written

@@ -2,8 +2,8 @@
 
 Geometry does not change while a texture is optimized, so per-pixel UVs, their screen-space derivatives
 (for mip level selection) and coverage are computed once; a step only samples the texture. Training
-views are cut to the part of the image the object covers (`crop_to_object`), so the network runs on the
-object, not on the background, at the same pixel density.
+views are cut to the part of the image the object covers (`object_boxes`, `select_views`), so the
+network runs on the object, not on the background, at the same pixel density.
 """
 
 from __future__ import annotations
@@ -60,36 +60,50 @@ def shade_views(texture: torch.Tensor, bank: ViewBank, index: torch.Tensor, back
 
 
 
-def _extent(covered: torch.Tensor, window: int, limit: int) -> torch.Tensor:
-    """Start of a `window`-long span centred on each row's covered run (B, L) -> (B,), within [0, limit]."""
-    index = torch.arange(covered.shape[1], device=covered.device)
-    first = torch.where(covered, index, covered.shape[1]).amin(1)
-    last = torch.where(covered, index, -1).amax(1)
-    centre = torch.where(last >= 0, (first + last) // 2, covered.shape[1] // 2)
-    return (centre - window // 2).clamp(0, limit)
-
-
-def crop_to_object(bank: ViewBank, margin: int, multiple: int = 1) -> ViewBank:
-    """The views cut to one window that holds every view's silhouette plus `margin` pixels (so they still
-    batch), each window centred on its own silhouette. Pixel density is unchanged, so stroke sizes on the
-    surface are too; `multiple` keeps windows and offsets on the supersampling grid."""
+def object_boxes(bank: ViewBank, margin: int, multiple: int = 1) -> torch.Tensor:
+    """(N, 4) centre row, centre column, height and width of each view's silhouette plus `margin` pixels,
+    sizes rounded up to 8 * `multiple` (so a few window sizes recur) and at most the image."""
     covered = bank.mask[:, 0] > 0                                                  # (N, h, w)
-    rows, cols = covered.any(2), covered.any(1)                                    # (N, h), (N, w)
+    grain = 8 * multiple
+    columns = []
+    for flags in (covered.any(2), covered.any(1)):                                 # (N, h), (N, w)
+        length = flags.shape[1]
+        first = flags.float().argmax(1)
+        last = length - 1 - flags.flip(1).float().argmax(1)
+        seen = flags.any(1)
+        span = torch.where(seen, last - first + 1 + 2 * margin, length)
+        size = ((span + grain - 1) // grain * grain).clamp(max=length)
+        columns += [torch.where(seen, (first + last) // 2, length // 2), size]
+    centre_row, height, centre_col, width = columns
+    return torch.stack([centre_row, centre_col, height, width], 1)
 
-    def window(flags: torch.Tensor) -> int:
-        span = (flags.shape[1] - flags.flip(1).float().argmax(1) - flags.float().argmax(1)).amax()
-        size = -(-(int(span) + 2 * margin) // multiple) * multiple
-        return min(size, flags.shape[1])
 
-    height, width = window(rows), window(cols)
-    tops = _extent(rows, height, rows.shape[1] - height) // multiple * multiple
-    lefts = _extent(cols, width, cols.shape[1] - width) // multiple * multiple
+def select_views(bank: ViewBank, index: torch.Tensor, boxes: torch.Tensor | None,
+                 multiple: int = 1) -> tuple[ViewBank, torch.Tensor, tuple[int, int] | None]:
+    """The views to render for `index` -> (views, their index there, window size or None).
+
+    Without boxes that is the bank itself. With boxes, one window as large as the largest box of the
+    chosen views is cut from each, centred on its object and kept inside the image: the same pixels as
+    the full view (the same density, so the same strokes), without the background around them. The
+    window of a view depends only on the view and the window size, so it can key a cache.
+    """
+    if boxes is None:
+        return bank, index, None
+    chosen = boxes[index.cpu()]
+    height, width = int(chosen[:, 2].max()), int(chosen[:, 3].max())
+    image_h, image_w = bank.mask.shape[-2:]
+    tops = ((chosen[:, 0] - height // 2).clamp(0, image_h - height) // multiple * multiple).tolist()
+    lefts = ((chosen[:, 1] - width // 2).clamp(0, image_w - width) // multiple * multiple).tolist()
+    picks = list(zip(index.tolist(), tops, lefts, strict=True))
 
     def cut(t: torch.Tensor | None, channels_first: bool) -> torch.Tensor | None:
         if t is None:
             return None
-        parts = [t[i, :, y:y + height, x:x + width] if channels_first else t[i, y:y + height, x:x + width]
-                 for i, (y, x) in enumerate(zip(tops.tolist(), lefts.tolist(), strict=True))]
+        parts = []
+        for i, y, x in picks:
+            rows, cols = slice(y, y + height), slice(x, x + width)
+            parts.append(t[i, :, rows, cols] if channels_first else t[i, rows, cols])
         return torch.stack(parts)
 
-    return ViewBank(cut(bank.uv, False), cut(bank.uv_da, False), cut(bank.mask, True), bank.faces_seen)
+    views = ViewBank(cut(bank.uv, False), cut(bank.uv_da, False), cut(bank.mask, True), bank.faces_seen)
+    return views, torch.arange(len(picks), device=index.device), (height, width)

@@ -66,7 +66,8 @@ def test_cli_writes_every_output(monkeypatch, capsys, tmp_path, style_png):
                                 "--texture-size", 64, "--render-size", 64, "--gif-every", 2, "--quiet",
                                 "--backbone", "vgg16-hed")
     assert code == 0, err
-    assert sorted(p.name for p in out.iterdir()) == ["mesh.glb", "mesh.mtl", "mesh.obj", "progress.gif",
+    assert sorted(p.name for p in out.iterdir()) == ["heldout_after.png", "heldout_before.png", "mesh.glb",
+                                                     "mesh.mtl", "mesh.obj", "progress.gif", "report.html",
                                                      "run.json", "texture.png", "turntable.gif"]
     obj = trimesh.load(out / "mesh.obj", force="mesh")
     assert len(obj.faces) == 12 * 24 * 2
@@ -209,3 +210,15 @@ def test_a_card_without_seams_seen_edge_on_by_the_progress_view_runs_to_the_end(
         assert len(result.frames) == 3 and len(result.record["history"]) == 2
         for frame in result.frames:  # edge-on: the background, but for at most a line of pixels
             assert (np.abs(frame.astype(int) - frame[0, 0]).sum(-1) > 3).mean() < 0.05
+
+
+def test_preset_is_a_starting_point_that_typed_flags_change(monkeypatch, capsys, tmp_path, style_png):
+    mesh_path = tmp_path / "m.obj"
+    trimesh.creation.icosphere(1).export(mesh_path)
+    code, _, err = run_cli(monkeypatch, capsys, "mesh", mesh_path, style_png, "-o", tmp_path / "out",
+                           "--preset", "draft", "--steps", 2, "--render-size", 64, "--gif-every", 0, "-q")
+    assert code == 0, err
+    parameters = json.loads((tmp_path / "out" / "run.json").read_text())["parameters"]
+    assert parameters["texture_size"] == 256 and parameters["steps"] == 2  # the preset's, and the flag's
+    code, _, err = run_cli(monkeypatch, capsys, "mesh", mesh_path, style_png, "--preset", "fast")
+    assert code == 2 and "unknown preset 'fast'" in err
