@@ -10,7 +10,7 @@ import sys
 
 import typer
 
-from nst3d import cli_batch, cli_image, cli_mesh, cli_render, cli_study
+from nst3d import cli_batch, cli_image, cli_mesh, cli_render, cli_report, cli_study
 from nst3d.errors import Nst3dError
 
 try:  # typer >= 0.22 ships its own copy of click
@@ -26,7 +26,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
 )
-for module in (cli_image, cli_mesh, cli_render, cli_study, cli_batch):
+for module in (cli_image, cli_mesh, cli_render, cli_study, cli_batch, cli_report):
     module.register_commands(app)
 
 

@@ -15,11 +15,15 @@ from nst3d.errors import Nst3dError
 from nst3d.io import IMAGE_SUFFIXES, check_output_path, load_image, save_gif, save_image
 from nst3d.options import ImageOptions, ReconstructOptions, TextureOptions
 from nst3d.records import write_record
+from nst3d.report.run import image_report_path, write_image_report
 
 OUTPUT = output_option("Output image (.png/.jpg/...). A .json record of the run is written next to it. "
                        "Default: a name made from the inputs, in this folder.")
 GIF = Input("gif", Path | None, typer.Option(None, "--gif", help="Also write an animated GIF of the "
                                               "optimization here (a frame every --gif-every steps)."))
+REPORT = Input("report", bool, typer.Option(False, "--report", help="Also write <output stem>.report.html "
+                                            "beside the image: before/after, styles, loss curves, parameters "
+                                            "and the command, in one page that opens from disk."))
 CONTENT = Input("content", Path, typer.Argument(..., metavar="CONTENT", help="Content image: its layout is "
                                                  "kept."))
 STYLES = Input("styles", list[Path], typer.Argument(..., metavar="STYLE", help="One or more style images: "
@@ -31,10 +35,13 @@ NO_CONTENT = ("content_weight", "content_layers", "preserve_colors", "style_weig
 
 
 def run_and_write(job: Callable[..., img.StylizeResult], output: Path, gif: Path | None,
-                  options: ImageOptions, inputs: dict, progress: bool, **images) -> None:
-    """Check outputs first, run the job, then write image, GIF and JSON record (also after Ctrl-C)."""
+                  options: ImageOptions, inputs: dict, progress: bool, report: bool, **images) -> None:
+    """Check outputs first, run the job, then write image, GIF, JSON record and, with `report`, the
+    report page (also after Ctrl-C)."""
     output = check_output_path(output, IMAGE_SUFFIXES)
     check_output_path(output.with_suffix(".json"))
+    if report:
+        check_output_path(image_report_path(output))
     if gif is not None:
         check_output_path(gif, [".gif"])
         if options.gif_every <= 0:
@@ -47,9 +54,11 @@ def run_and_write(job: Callable[..., img.StylizeResult], output: Path, gif: Path
     if gif is not None:
         save_gif(result.frames, gif, fps=8)
         written.append(str(gif))
-    record = {"command": sys.argv[1] if len(sys.argv) > 1 else None, "inputs": inputs,
+    record = {"command": sys.argv[1] if len(sys.argv) > 1 else None, "argv": sys.argv[1:], "inputs": inputs,
               "outputs": written + [str(output.with_suffix(".json"))], **result.record}
     write_record(record, output.with_suffix(".json"))
+    if report:
+        written.append(str(write_image_report(output.with_suffix(".json"))))
     _print_summary(result, written)
     if result.interrupted:
         raise KeyboardInterrupt
@@ -68,7 +77,7 @@ def _print_summary(result: img.StylizeResult, written: list[str]) -> None:
 
 
 def image_command(options: ImageOptions, content: Path, styles: list[Path], output: Path | None,
-                  gif: Path | None, quiet: bool) -> None:
+                  gif: Path | None, report: bool, quiet: bool) -> None:
     """Style transfer: paint CONTENT in the style of STYLE (Gatys et al.), coarse to fine.
 
     Example: nst3d image photo.jpg styles/waves.jpg -o out.png --gif out.gif
@@ -77,33 +86,33 @@ def image_command(options: ImageOptions, content: Path, styles: list[Path], outp
     images = {"content": load_image(content, "content image"),
               "styles": [load_image(s, "style image") for s in styles]}
     run_and_write(img.transfer, output, gif, options, {"content": str(content),
-                  "styles": [str(s) for s in styles]}, not quiet, **images)
+                  "styles": [str(s) for s in styles]}, not quiet, report, **images)
 
 
 def reconstruct_command(options: ReconstructOptions, content: Path, output: Path | None, gif: Path | None,
-                        quiet: bool) -> None:
+                        report: bool, quiet: bool) -> None:
     """Content reconstruction: optimize white noise until its features at --layers match CONTENT's."""
     layers = options.content_layers.replace(",", "+").replace(":", "")
     output = output or Path(f"{content.stem}_reconstruct_{layers}.png")
-    run_and_write(img.reconstruct, output, gif, options, {"content": str(content)}, not quiet,
+    run_and_write(img.reconstruct, output, gif, options, {"content": str(content)}, not quiet, report,
                   content=load_image(content, "content image"))
 
 
 def texture_command(options: TextureOptions, styles: list[Path], output: Path | None, gif: Path | None,
-                    quiet: bool) -> None:
+                    report: bool, quiet: bool) -> None:
     """Texture synthesis: optimize white noise until its Gram matrices match the style's."""
     output = output or Path(f"{styles[0].stem}_texture.png")
     run_and_write(img.synthesize_texture, output, gif, options, {"styles": [str(s) for s in styles]},
-                  not quiet, styles=[load_image(s, "style image") for s in styles])
+                  not quiet, report, styles=[load_image(s, "style image") for s in styles])
 
 
 def register_commands(app: typer.Typer) -> None:
     """Add image, reconstruct and texture to the app."""
-    register(app, "image", ImageOptions, image_command, [CONTENT, STYLES, OUTPUT, GIF, QUIET])
+    register(app, "image", ImageOptions, image_command, [CONTENT, STYLES, OUTPUT, GIF, REPORT, QUIET])
     register(app, "reconstruct", ReconstructOptions, reconstruct_command,
              [Input("content", Path, typer.Argument(..., metavar="CONTENT", help="Image whose features are "
-                                                    "matched.")), OUTPUT, GIF, QUIET], skip=NO_STYLE)
+                                                    "matched.")), OUTPUT, GIF, REPORT, QUIET], skip=NO_STYLE)
     register(app, "texture", TextureOptions, texture_command,
              [Input("styles", list[Path], typer.Argument(..., metavar="STYLE", help="Style image(s) whose "
                                                          "texture statistics are matched.")),
-              OUTPUT, GIF, QUIET], skip=NO_CONTENT)
+              OUTPUT, GIF, REPORT, QUIET], skip=NO_CONTENT)

@@ -22,13 +22,14 @@ import torch.nn.functional as F
 
 from nst3d import losses
 from nst3d.errors import Nst3dError
-from nst3d.io import save_gif, staged_directory, to_uint8
+from nst3d.io import save_gif, save_image, staged_directory, to_uint8
 from nst3d.mesh import Mesh, ensure_uvs, export_glb, export_obj, load_mesh, normalize, uv_coverage_mask
 from nst3d.mesh.uvraster import nearest_covered
 from nst3d.optimize import IterateAverage, LoopSettings, OptimizeResult, optimize
 from nst3d.options import MIN_RENDER_SIZE, MeshOptions, blend_weights, make_options
 from nst3d.records import write_record
 from nst3d.render.camera import Cameras, orbit_cameras, random_views, turntable_views
+from nst3d.report.run import write_mesh_report
 from nst3d.runtime import notice, resolve_device, seed_everything
 from nst3d.seams import sample_points, seam_points
 from nst3d.style import (
@@ -43,7 +44,7 @@ from nst3d.style import (
 )
 from nst3d.texture_param import PyramidTexture
 from nst3d.timing import Clock
-from nst3d.turntable import turntable_frames
+from nst3d.turntable import save_view_grids, turntable_frames
 from nst3d.views import ViewBank, build_view_bank, object_boxes, select_views, shade_views
 
 HELDOUT_VIEWS = 8
@@ -448,10 +449,6 @@ def write_mesh_outputs(result: MeshResult, outdir: str | Path, force: bool = Fal
                        inputs: dict | None = None) -> list[str]:
     """Write OUTPUT_FILES into `outdir` (progress.gif only if the result has frames, original_texture.png
     only if the mesh had a texture; report.html last, from the others) -> the names written."""
-    from nst3d.io import save_image  # imported here while this module is being reworked: move up later
-    from nst3d.report.run import write_mesh_report
-    from nst3d.turntable import save_view_grids
-
     started = time.perf_counter()
     with staged_directory(outdir, force, owned=OUTPUT_FILES) as stage:
         export_obj(result.mesh, result.texture, stage / "mesh.obj", mtl_name="mesh.mtl",

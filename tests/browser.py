@@ -13,10 +13,30 @@ from pathlib import Path
 
 import pytest
 
+# No GPU and no network: WebGL runs on Chromium's software rasterizer (SwiftShader through ANGLE; newer
+# Chromium only falls back to it when told it may), and every host name fails to resolve.
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
          "--disable-background-networking", "--disable-component-update", "--disable-sync",
-         "--window-size=1280,4000", "--virtual-time-budget=10000"]
+         "--use-angle=swiftshader", "--enable-unsafe-swiftshader", "--host-resolver-rules=MAP * ~NOTFOUND",
+         "--virtual-time-budget=10000"]
+WINDOW = (1280, 4000)
 MARK = "nst3d-check"
+# Run first in <head>: every console.error, uncaught error, failed resource load and unhandled rejection
+# lands in window.nst3dErrors, for the probe script to report.
+CATCH_ERRORS = """<script>window.nst3dErrors = [];
+(function () {
+  var original = console.error;
+  console.error = function () {
+    window.nst3dErrors.push(Array.prototype.map.call(arguments, String).join(" "));
+    return original.apply(console, arguments);
+  };
+  window.addEventListener("error", function (e) {
+    var t = e.target;
+    window.nst3dErrors.push(t && t !== window ? "failed to load " + (t.src || t.href || t.tagName)
+                            : String(e.message));
+  }, true);
+  window.addEventListener("unhandledrejection", function (e) { window.nst3dErrors.push(String(e.reason)); });
+}());</script>"""
 
 
 def chromium() -> str:
@@ -30,18 +50,25 @@ def chromium() -> str:
     return found
 
 
-def evaluate(page: Path, script: str, timeout: float = 60) -> dict:
+def evaluate(page: Path, script: str, timeout: float = 60, *, catch_errors: bool = False,
+             window: tuple[int, int] = WINDOW) -> dict:
     """Open a copy of `page` (same folder, so relative paths resolve) with `script` appended; the script
-    must call `report(value)`; returns that value."""
+    must call `report(value)`; returns that value. With `catch_errors`, CATCH_ERRORS runs before anything
+    else on the page and collects errors in window.nst3dErrors. `window` is the viewport (width, height)."""
     html = page.read_text(encoding="utf-8")
     probe = (f"<script>function report(v){{var p=document.createElement('pre');p.id='{MARK}';"
              f"p.textContent=JSON.stringify(v);document.body.appendChild(p);}}\n{script}</script>")
+    if catch_errors:
+        assert "<head>" in html, f"{page}: no <head> to put the error catcher in"
+        html = html.replace("<head>", "<head>" + CATCH_ERRORS, 1)
     check = page.with_name(f".check-{page.name}")
-    check.write_text(html.replace("</body>", probe + "</body>"), encoding="utf-8")
+    before, end, after = html.rpartition("</body>")
+    check.write_text(before + probe + end + after if end else html + probe, encoding="utf-8")
     try:
         with tempfile.TemporaryDirectory() as profile:
-            proc = subprocess.run([chromium(), *FLAGS, f"--user-data-dir={profile}", "--dump-dom",
-                                   check.resolve().as_uri()], capture_output=True, text=True, timeout=timeout)
+            proc = subprocess.run([chromium(), *FLAGS, f"--window-size={window[0]},{window[1]}",
+                                   f"--user-data-dir={profile}", "--dump-dom", check.resolve().as_uri()],
+                                  capture_output=True, text=True, timeout=timeout)
     finally:
         check.unlink(missing_ok=True)
     found = re.search(rf'<pre id="{MARK}">(.*?)</pre>', proc.stdout, re.S)

@@ -114,4 +114,4 @@ def test_api_functions_use_their_command_options():
     with pytest.raises(Nst3dError, match="unknown option 'sizee'"):
         nst3d.transfer(None, [], sizee=3)
     assert ReconstructOptions().init == "noise" and TextureOptions().content_weight == 0
-    assert MeshOptions().steps == 300 and ImageOptions().size == 384
+    assert MeshOptions().steps == 200 and ImageOptions().size == 384

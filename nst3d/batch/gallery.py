@@ -5,11 +5,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from PIL import Image, ImageOps, UnidentifiedImageError
-
 from nst3d.batch.manifest import Job
 from nst3d.io import atomic_output
-from nst3d.report.html import escape, figure, table, write_page
+from nst3d.report.html import escape, figure, table, thumbnail_jpeg, write_page
 
 THUMB_SIDE = 160
 THUMBS = "gallery"   # thumbnails of the inputs live here, so the page does not depend on their paths
@@ -17,16 +15,13 @@ THUMBS = "gallery"   # thumbnails of the inputs live here, so the page does not 
 
 def thumbnail(source: Path, outdir: Path, name: str) -> str | None:
     """A small JPEG copy of an input image in OUTDIR/gallery -> its path relative to OUTDIR."""
+    data = thumbnail_jpeg(source, THUMB_SIDE)
+    if data is None:
+        return None
     target = outdir / THUMBS / f"{name}.jpg"
     target.parent.mkdir(exist_ok=True)
-    try:
-        with Image.open(source) as img:
-            img = ImageOps.exif_transpose(img).convert("RGB")
-            img.thumbnail((THUMB_SIDE, THUMB_SIDE))
-            with atomic_output(target) as tmp:
-                img.save(tmp, format="JPEG", quality=85)
-    except (OSError, UnidentifiedImageError, ValueError):
-        return None
+    with atomic_output(target) as tmp:
+        tmp.write_bytes(data)
     return f"{THUMBS}/{target.name}"
 
 
@@ -53,10 +48,12 @@ def _card(job: Job, summary: dict | None, outdir: Path) -> str:
         rows.append(("style distance", f"{summary['style_distance']:.4g}"))
     if summary is not None and status == "done":
         rows.append(("seconds", f"{summary['seconds']:.1f}"))
-    error = f'<p class="muted">{escape(summary["error"])}</p>' if summary and summary.get("error") else ""
+    notes = f'<p class="muted">{escape(summary["error"])}</p>' if summary and summary.get("error") else ""
+    if (outdir / job.name / "report.html").is_file() and status in ("done", "skipped"):
+        notes += f'<p><a href="{escape(job.name)}/report.html">run report (3D viewer, curves)</a></p>'
     kind = " failed" if status == "failed" else ""
     return (f'<section class="card{kind}"><h2>{escape(job.name)}</h2>'
-            f'<div class="row">{"".join(_pictures(job, status, outdir))}</div>{table(rows)}{error}</section>')
+            f'<div class="row">{"".join(_pictures(job, status, outdir))}</div>{table(rows)}{notes}</section>')
 
 
 def write_gallery(outdir: Path, jobs: Sequence[Job], summaries: dict[str, dict]) -> Path:

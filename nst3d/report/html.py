@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import base64
 import html
+import io
 import json
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
+
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 from nst3d.io import atomic_output
 
@@ -35,9 +38,30 @@ def escape(text: object) -> str:
     return html.escape(str(text), quote=True)
 
 
+def base64_text(data: bytes) -> str:
+    """Bytes as base64 text (for data URIs, and binary data a page's script decodes)."""
+    return base64.b64encode(data).decode("ascii")
+
+
 def data_uri(data: bytes, mime: str) -> str:
     """A data: URI of some bytes (images inlined into a page, so it needs no other file)."""
-    return f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}"
+    return f"data:{mime};base64,{base64_text(data)}"
+
+
+def thumbnail_jpeg(source: str | os.PathLike, side: int) -> bytes | None:
+    """A JPEG (quality 85) of an image file, upright, at most `side` pixels a side; None if unreadable.
+
+    Pages show inputs this way, so they neither depend on where the inputs are nor carry their full size.
+    """
+    try:
+        with Image.open(source) as img:
+            img = ImageOps.exif_transpose(img).convert("RGB")
+            img.thumbnail((side, side))
+            out = io.BytesIO()
+            img.save(out, format="JPEG", quality=85)
+    except (OSError, UnidentifiedImageError, ValueError):
+        return None
+    return out.getvalue()
 
 
 def image(src: str | os.PathLike, alt: str, lazy: bool = True) -> str:
@@ -67,10 +91,16 @@ def script(code: str) -> str:
     return f"<script>{code}</script>"
 
 
-def table(rows: Iterable[tuple[object, object]]) -> str:
-    """A two-column table of (name, value) rows."""
-    body = "".join(f"<tr><th>{escape(k)}</th><td>{escape(v)}</td></tr>" for k, v in rows)
-    return f"<table>{body}</table>"
+def _cells(values: Iterable[object]) -> str:
+    """Table data cells of some values, escaped."""
+    return "".join(f"<td>{escape(v)}</td>" for v in values)
+
+
+def table(rows: Iterable[tuple[object, ...]], header: Sequence[str] = ()) -> str:
+    """A table of (name, value, ...) rows, the name as the row's header cell; `header` names the columns."""
+    head = "".join(f'<th scope="col">{escape(h)}</th>' for h in header)
+    body = "".join(f'<tr><th scope="row">{escape(name)}</th>{_cells(values)}</tr>' for name, *values in rows)
+    return f"<table>{f'<thead><tr>{head}</tr></thead>' if head else ''}<tbody>{body}</tbody></table>"
 
 
 def page(title: str, body: str, style: str = "") -> str:
