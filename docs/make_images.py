@@ -2,6 +2,7 @@
 
     python docs/make_images.py          # the 2D example (about 1 minute on a 2-core CPU) and the mesh GIFs
     python docs/make_images.py studies  # only the three `nst3d study` sheets (about 6 minutes)
+    python docs/make_images.py run      # only the README's run command's GIFs (about 2 minutes)
 
 The 2D example stylizes the repo's procedural landscape with its swirls style. The mesh GIFs are the
 end-to-end run of `benchmarks/bench_mesh.py` (Spot + Starry Night from ../shared/data, CLI defaults),
@@ -26,6 +27,7 @@ from nst3d.io import save_gif
 ROOT = Path(__file__).resolve().parents[1]
 IMAGES = ROOT / "docs" / "images"
 MESH_RUN = ROOT / "benchmarks" / "out" / "spot_triangulated"
+README_RUN = ["mesh", "meshes/blob.obj", "styles/swirls.jpg", "--preset", "draft"]  # the README's Run command
 SIDE = 256
 STUDIES = {  # README sheet -> `nst3d study` subcommand and its sample inputs
     "study_layers": ["layers", "examples/landscape.jpg"],
@@ -53,7 +55,19 @@ def study_sheets() -> None:
             sheet.save(IMAGES / f"{name}.png", optimize=True)
 
 
+def readme_run() -> None:
+    """The README's run command, as a user types it; its turntable and progress GIFs, halved."""
+    with tempfile.TemporaryDirectory() as tmp:
+        command = [sys.executable, "-m", "nst3d", *README_RUN, "--quiet", "-o", tmp, "--force"]
+        subprocess.run(command, cwd=ROOT, check=True)
+        halve_gif(Path(tmp) / "turntable.gif", IMAGES / "blob_turntable.gif", fps=8, final_hold=0)
+        halve_gif(Path(tmp) / "progress.gif", IMAGES / "blob_progress.gif", fps=6, final_hold=1.0)
+
+
 def main() -> None:
+    if sys.argv[1:] == ["run"]:
+        readme_run()
+        return
     study_sheets()
     if sys.argv[1:] == ["studies"]:
         return
@@ -65,6 +79,7 @@ def main() -> None:
     (IMAGES / "landscape_swirls.json").unlink()  # the record is not part of the docs
     halve_gif(MESH_RUN / "turntable.gif", IMAGES / "spot_turntable.gif", fps=8, final_hold=0)
     halve_gif(MESH_RUN / "progress.gif", IMAGES / "spot_progress.gif", fps=6, final_hold=1.0)
+    readme_run()
 
 
 if __name__ == "__main__":
