@@ -192,3 +192,32 @@ def test_a_killed_ray_worker_is_retried_and_a_rerun_completes_only_what_is_missi
     again = run_batch(read_manifest(manifest(tmp_path, rows)), outdir, ray="auto")
     for name, summary in summaries.items():  # finished jobs are skipped, the rest are done now
         assert again[name]["status"] == ("skipped" if summary["status"] == "done" else "done"), again
+
+
+def test_ray_flag_without_ray_installed_says_how_to_install_it(monkeypatch, capsys, inputs, tmp_path):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == "ray" else real(name, *a))
+    code, _, err = run_cli(monkeypatch, capsys, "batch", manifest(tmp_path, four_jobs(inputs)[1:2]),
+                           "-o", tmp_path / "out", "--ray", "auto")
+    assert code == 2 and 'pip install -e ".[ray]"' in err and err.count("\n") == 1
+    assert not (tmp_path / "out").exists()
+
+
+def test_ctrl_c_stops_the_batch_and_keeps_every_finished_job(inputs, tmp_path):
+    from conftest import nst3d_process, wait_for_stderr
+
+    quick, slow = four_jobs(inputs)[1], {**four_jobs(inputs)[2], "steps": 100000, "output": "slow"}
+    path = manifest(tmp_path, [quick, slow])
+    outdir = tmp_path / "out"
+    with nst3d_process("batch", path, "-o", outdir) as proc:
+        wait_for_stderr(proc, "1/2", 120)  # the bar over jobs: the first one is done
+        time.sleep(1.0)
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert statuses(outdir) == {"photo_stripes": "done", "slow": "pending"}
+    assert (outdir / "photo_stripes" / "image.png").exists() and not (outdir / "slow").exists()
+    assert no_leftovers(outdir)

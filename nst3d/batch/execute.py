@@ -92,10 +92,9 @@ def _connect_ray(address: str):
     return ray
 
 
-def run_ray(jobs: Sequence[Job], outdir: Path, address: str) -> Iterator[dict]:
-    """Jobs as Ray tasks: one GPU each where the cluster has GPUs, else one CPU. A task whose worker dies
-    is retried once, then recorded as failed."""
-    ray = _connect_ray(address)
+def run_ray(ray, jobs: Sequence[Job], outdir: Path) -> Iterator[dict]:
+    """Jobs as Ray tasks on the connected cluster (`ray`: the module): one GPU each where the cluster has
+    GPUs, else one CPU. A task whose worker dies is retried once, then recorded as failed."""
     gpus = ray.cluster_resources().get("GPU", 0)
     task = ray.remote(num_gpus=1 if gpus else 0, num_cpus=0 if gpus else 1, max_retries=1)(run_job)
     pending = {task.remote(job, str(outdir.resolve())): job for job in jobs}
@@ -131,11 +130,12 @@ def run_batch(jobs: Sequence[Job], outdir: str | Path, workers: int = 1, ray: st
               verbose: bool = False) -> dict[str, dict]:
     """Run every job -> summaries by name; batch.json and index.html are kept current in OUTDIR."""
     outdir = Path(outdir)
+    client = None if ray is None else _connect_ray(ray)  # a missing Ray or cluster: an error before any work
     outdir.mkdir(parents=True, exist_ok=True)
     started, summaries = time.perf_counter(), {}
     remove_stale_stages(outdir, jobs)
-    if ray is not None:
-        results = run_ray(jobs, outdir, ray)
+    if client is not None:
+        results = run_ray(client, jobs, outdir)
     elif workers > 1:
         results = run_workers(jobs, outdir, workers)
     else:
