@@ -6,6 +6,8 @@ modules on first use, so the command line can catch Ctrl-C while the heavy impor
 
 import importlib
 import os
+import sys
+import types
 
 # OpenMP threads that spin while waiting make PyTorch 20-50x slower on CPUs shared with other busy
 # processes; passive waiting costs ~2% when the machine is idle. Only effective before torch is imported.
@@ -23,8 +25,14 @@ _API = {
 __all__ = ["__version__", *_API]
 
 
-def __getattr__(name: str):
-    """Load an API name's module on first use."""
-    if name in _API:
-        return getattr(importlib.import_module(_API[name]), name)
-    raise AttributeError(f"module 'nst3d' has no attribute {name!r}")
+class _PackageFace(types.ModuleType):
+    """`nst3d.stylize_mesh` is the function even after the submodule of that name has been imported
+    (importing a submodule sets the package attribute of its name)."""
+
+    def __getattribute__(self, name: str):
+        if name in _API:
+            return getattr(importlib.import_module(_API[name]), name)
+        return super().__getattribute__(name)
+
+
+sys.modules[__name__].__class__ = _PackageFace

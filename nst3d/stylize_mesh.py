@@ -26,7 +26,7 @@ from nst3d.io import save_gif, save_image, staged_directory, to_uint8
 from nst3d.mesh import Mesh, ensure_uvs, export_glb, export_obj, load_mesh, normalize, uv_coverage_mask
 from nst3d.mesh.uvraster import nearest_covered
 from nst3d.optimize import IterateAverage, LoopSettings, OptimizeResult, optimize
-from nst3d.options import MIN_RENDER_SIZE, MeshOptions, blend_weights, make_options
+from nst3d.options import MeshOptions, blend_weights, make_options
 from nst3d.records import write_record
 from nst3d.render.camera import Cameras, orbit_cameras, random_views, turntable_views
 from nst3d.report.run import write_mesh_report
@@ -50,6 +50,7 @@ from nst3d.views import ViewBank, build_view_bank, object_boxes, select_views, s
 HELDOUT_VIEWS = 8
 EVAL_SUPERSAMPLE = 2
 MIN_STYLE_SIDE = 32
+MIN_COARSE_SIZE = 64     # no coarse stage below this: VGG's deeper layers would see a few positions
 CROP_MARGIN = 8          # pixels kept around the silhouette at 256² (VGG sees the edge as in a full view)
 OUTPUT_FILES = ("mesh.obj", "mesh.mtl", "texture.png", "mesh.glb", "turntable.gif", "progress.gif",
                 "original_texture.png", "heldout_before.png", "heldout_after.png", "run.json",
@@ -149,7 +150,7 @@ def build_scene(source: Mesh, styles: Sequence[torch.Tensor], opts: MeshOptions,
 def schedule(opts: MeshOptions) -> list[tuple[int, int]]:
     """(render size, steps) per stage: --coarse-fraction of the steps at half --render-size, then full."""
     coarse_steps = round(opts.steps * opts.coarse_fraction)
-    if coarse_steps == 0 or opts.render_size // 2 < MIN_RENDER_SIZE:
+    if coarse_steps == 0 or opts.render_size // 2 < MIN_COARSE_SIZE:
         return [(opts.render_size, opts.steps)]
     return [(opts.render_size // 2, coarse_steps), (opts.render_size, opts.steps - coarse_steps)]
 

@@ -38,7 +38,8 @@ def runs() -> dict[str, torch.Tensor]:
         "texture": nst3d.synthesize_texture([style], layers="relu1_1,relu2_1", size=48, steps=5,
                                             optimizer="adam", **fast).image,
         "mesh": nst3d.stylize_mesh(textured_torus(), [style], steps=4, texture_size=64, render_size=64,
-                                   views_per_step=2, bank_size=8, gif_every=0, **fast).texture[None],
+                                   views_per_step=2, bank_size=8, gif_every=0, crop=False,
+                                   coarse_fraction=0.0, **fast).texture[None],
     }
 
 

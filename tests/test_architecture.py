@@ -115,3 +115,14 @@ def test_api_functions_use_their_command_options():
         nst3d.transfer(None, [], sizee=3)
     assert ReconstructOptions().init == "noise" and TextureOptions().content_weight == 0
     assert MeshOptions().steps == 200 and ImageOptions().size == 384
+
+
+def test_the_package_face_gives_the_api_functions_even_after_their_submodules_are_imported():
+    import nst3d.image  # noqa: F401
+    import nst3d.stylize_mesh  # noqa: F401  (sets the package attribute of that name to the module)
+
+    assert callable(nst3d.stylize_mesh) and nst3d.stylize_mesh.__name__ == "stylize_mesh"
+    assert nst3d.transfer.__module__ == "nst3d.image"
+    proc = subprocess.run([sys.executable, "-c", "import sys, nst3d; print('torch' in sys.modules)"],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.stdout.strip() == "False"  # import nst3d stays quick: Ctrl-C at start-up is caught

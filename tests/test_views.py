@@ -34,17 +34,17 @@ def test_windows_keep_every_silhouette_and_the_pixels_under_it(bank):
 
 def test_schedule_puts_the_coarse_fraction_at_half_size():
     assert schedule(MeshOptions(steps=100, render_size=256, coarse_fraction=0.7)) == [(128, 70), (256, 30)]
-    assert schedule(MeshOptions(steps=100, render_size=48, coarse_fraction=0.7)) == [(48, 100)]
+    assert schedule(MeshOptions(steps=100, render_size=96, coarse_fraction=0.7)) == [(96, 100)]
     assert schedule(MeshOptions(steps=100, coarse_fraction=0.0)) == [(256, 100)]
 
 
 def test_a_cropped_two_stage_run_records_its_schedule():
     style = torch.rand(1, 3, 64, 64, generator=torch.Generator().manual_seed(1))
     ring = torus(major=0.9, minor=0.05, rows=8, cols=48)
-    result = stylize_mesh(ring, [style], steps=4, texture_size=32, render_size=64,
+    result = stylize_mesh(ring, [style], steps=4, texture_size=32, render_size=128,
                           bank_size=4, gif_every=0, crop=True, coarse_fraction=0.5, progress=False,
                           backbone="vgg16-hed", style_layers="relu1_1,relu2_1")
     stages = result.record["schedule"]
-    assert [(s["render_size"], s["steps"]) for s in stages] == [(32, 2), (64, 2)]
+    assert [(s["render_size"], s["steps"]) for s in stages] == [(64, 2), (128, 2)]
     assert 0 < stages[0]["cropped_area"] <= 1 and 0 < stages[1]["cropped_area"] < 1
     assert len(result.record["history"]) == 4
