@@ -9,6 +9,7 @@ import threading
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 from browser import evaluate
 from conftest import make_content, make_style, run_cli
@@ -156,8 +157,13 @@ def test_ray_gives_the_same_outputs_as_the_local_run(ray_cluster, local_run, inp
     outdir = tmp_path / "ray"
     summaries = run_batch(read_manifest(manifest(inputs, four_jobs(inputs))), outdir, ray="auto")
     assert {s["status"] for s in summaries.values()} == {"done"}
+    # A Ray task has one CPU, so torch runs one thread there: sums round differently than with this
+    # process's threads, so the outputs agree to rounding, not bit for bit.
     for name, output in [("ring_stripes", "texture.png"), ("blend", "image.png")]:
-        assert (outdir / name / output).read_bytes() == (local_run / name / output).read_bytes(), name
+        ray_out = np.asarray(Image.open(outdir / name / output), dtype=float)
+        local = np.asarray(Image.open(local_run / name / output), dtype=float)
+        assert ray_out.shape == local.shape and np.abs(ray_out - local).mean() < 0.5, name
+        assert np.abs(ray_out - local).max() <= 8, name
 
 
 def _kill_a_running_job(deadline: float) -> bool:
