@@ -2,7 +2,7 @@
 
     python benchmarks/bench_report.py               # a tiny run and a 50k-face sphere, 1024^2 texture
 
-Targets (issue 14): writing the report adds <= 1 s to a run (the held-out before/after grids, 8 views
+Targets (issue 14): writing the report adds <= 1 s to a run (the held-out before/after grids, 4 views
 at 192 px each, rendered on the CPU; original_texture.png; report.html itself), and the page is
 interactive within 1 s in headless Chromium (software WebGL): the viewer's first frame with its texture,
 in ms since navigation start, as the page reports it (window.nst3dViewer.firstFrameMs). The folders are
@@ -80,10 +80,10 @@ def write_seconds(folder: Path, mesh, texture: torch.Tensor) -> dict:
     from nst3d.io import save_image
     from nst3d.mesh import normalize
     from nst3d.report.run import write_mesh_report
-    from nst3d.stylize_mesh import heldout_cameras
+    from nst3d.stylize_mesh import report_cameras
     from nst3d.turntable import save_view_grids
 
-    shown, cameras = normalize(mesh), heldout_cameras(2.7, 40.0, torch.device("cpu"))
+    shown, cameras = normalize(mesh), report_cameras(2.7, 40.0, torch.device("cpu"))
     steps = {"grids": lambda: save_view_grids(shown, cameras, {folder / "heldout_before.png": None,
                                                                 folder / "heldout_after.png": texture[None]}),
              "original": lambda: save_image(mesh.texture[None], folder / "original_texture.png"),

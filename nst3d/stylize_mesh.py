@@ -91,6 +91,14 @@ def heldout_cameras(distance: float, fov: float, device: torch.device) -> Camera
     return orbit_cameras(distance, elevation, azimuth, fov, device=device)
 
 
+def report_cameras(distance: float, fov: float, device: torch.device) -> Cameras:
+    """Four of the held-out views for the report's before/after (two sides, both elevations): half the
+    rasterization of all eight, which is most of what the report costs on a large mesh."""
+    cameras = heldout_cameras(distance, fov, device)
+    pick = torch.tensor([0, 1, 4, 5], device=device)
+    return Cameras(*(t[pick] for t in cameras))
+
+
 def prepare_mesh(mesh: str | Path | Mesh, texture: str | Path | None = None) -> Mesh:
     """Load (if a path) and make sure the mesh has UVs; coordinates stay as the user gave them."""
     if not isinstance(mesh, Mesh):
@@ -461,7 +469,7 @@ def write_mesh_outputs(result: MeshResult, outdir: str | Path, force: bool = Fal
         shown, texture = normalize(result.mesh).to(dev), result.texture[None].to(dev)
         frames = turntable_frames(shown, views, TURNTABLE_SIZE, lit=True, texture=texture)
         save_gif(frames, stage / "turntable.gif", fps=12, final_hold=0)
-        heldout = heldout_cameras(camera["distance"], camera["fov"], dev)  # the report's before / after:
+        heldout = report_cameras(camera["distance"], camera["fov"], dev)  # the report's before / after:
         save_view_grids(shown, heldout, {stage / "heldout_before.png": None,  # own texture, or none
                                          stage / "heldout_after.png": texture})
         if result.mesh.texture is not None:

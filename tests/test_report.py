@@ -51,7 +51,7 @@ def page_images(html: str) -> list[str]:
 def test_a_mesh_run_writes_a_self_contained_report(mesh_run):
     names = {p.name for p in mesh_run.iterdir()}
     assert {"report.html", "heldout_before.png", "heldout_after.png", "original_texture.png"} <= names
-    assert Image.open(mesh_run / "heldout_after.png").size == (4 * 192, 2 * 192)
+    assert Image.open(mesh_run / "heldout_after.png").size == (4 * 192, 192)
     html = (mesh_run / "report.html").read_text(encoding="utf-8")
     assert not re.search(r"(src|href)=\"(https?:)?//", html) and not re.search("https?://", html)
     record = json.loads((mesh_run / "run.json").read_text())

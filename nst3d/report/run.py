@@ -304,8 +304,8 @@ def viewer_section(folder: Path, record: dict) -> str:
 def heldout_section(folder: Path, record: dict) -> str:
     """Renders from the held-out cameras with the original texture (or none) and with the stylized one."""
     before = "original texture" if record.get("mesh", {}).get("had_texture") else "no texture"
-    views = ("the 8 held-out views (4 per row, turning around the mesh, at 5 and 30 degrees elevation, "
-             "never used in training)")
+    views = ("4 of the held-out views (two sides of the mesh, at 5 and 30 degrees elevation, never used "
+             "in training)")
     pair = [local_figure(folder, HELDOUT["before"], f"before ({before})",
                          f"{views} of the mesh with {before}"),
             local_figure(folder, HELDOUT["after"], "after (stylized texture)",
