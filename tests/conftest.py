@@ -70,6 +70,25 @@ def wait_for_stderr(proc: subprocess.Popen, needle: str, seconds: float) -> str:
     return seen.decode(errors="replace")
 
 
+class Hang(BaseException):
+    """Raised by `time_limit`'s alarm; a BaseException, so no handler of the code under test can catch it."""
+
+
+@contextmanager
+def time_limit(seconds: int = 30) -> Iterator[None]:
+    """Fail instead of hanging: SIGALRM interrupts a blocking call (a FIFO's open, a stuck loop)."""
+    def alarm(*_: object) -> None:
+        raise Hang(f"no answer within {seconds} s")
+
+    previous = signal.signal(signal.SIGALRM, alarm)
+    signal.alarm(seconds)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+
+
 def make_content(h: int = 48, w: int = 64) -> np.ndarray:
     """A smooth gradient with a bright disk and a dark bar: structure for content losses."""
     y, x = np.mgrid[0:h, 0:w] / max(h, w)

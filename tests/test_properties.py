@@ -4,12 +4,10 @@
 from __future__ import annotations
 
 import dataclasses
-import signal
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from conftest import run_cli
+from conftest import run_cli, time_limit
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
@@ -22,24 +20,6 @@ NUMBERS = st.one_of(st.floats(allow_nan=True, allow_infinity=True), st.integers(
                     st.sampled_from([0, -0.0, 1e-300, 5e-324, 3.4e38, -3.4e38, 1e300, 2**63, 2**63 - 1]))
 SETTINGS = settings(max_examples=40, deadline=None, derandomize=True,
                     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
-
-
-class Hang(BaseException):
-    """Raised by the alarm: the command did not finish in time (BaseException: nothing may catch it)."""
-
-
-@contextmanager
-def time_limit(seconds: int):
-    def alarm(signum, frame):
-        raise Hang(f"no answer within {seconds} s")
-
-    previous = signal.signal(signal.SIGALRM, alarm)
-    signal.alarm(seconds)
-    try:
-        yield
-    finally:
-        signal.alarm(0)
-        signal.signal(signal.SIGALRM, previous)
 
 
 def assert_one_line_or_output(code: int, err: str, output: Path) -> None:

@@ -6,17 +6,15 @@ from __future__ import annotations
 import json
 import math
 import os
-import signal
 import socket
 import subprocess
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from conftest import time_limit
 from PIL import Image
 
 from nst3d.errors import Nst3dError
@@ -31,24 +29,9 @@ from nst3d.turntable import check_video_output, save_video
 TRIANGLE = "v 0 0 0\nv 1 0 0\nv 0 1 0\nvt 0 0\nvt 1 0\nvt 0 1\nf 1/1 2/2 3/3\n"
 
 
-@contextmanager
-def deadline(seconds: int = 30) -> Iterator[None]:
-    """Fail instead of hanging: SIGALRM interrupts a blocking open() of a FIFO."""
-    def expire(*_: object) -> None:
-        raise TimeoutError(f"hung for {seconds} s")
-
-    previous = signal.signal(signal.SIGALRM, expire)
-    signal.alarm(seconds)
-    try:
-        yield
-    finally:
-        signal.alarm(0)
-        signal.signal(signal.SIGALRM, previous)
-
-
 def one_line_error(call, *fragments: str) -> str:
     """Run `call`, expect an Nst3dError of one line that contains every fragment; return its text."""
-    with deadline(), pytest.raises(Nst3dError) as info:
+    with time_limit(), pytest.raises(Nst3dError) as info:
         call()
     message = str(info.value)
     assert "\n" not in message and all(f in message for f in fragments), message
@@ -186,7 +169,7 @@ def test_files_a_mesh_names_are_checked_too(tmp_path):
     one_line_error(lambda: load_mesh(tmp_path / "a.obj"), "pipe.png", "named pipe")
     one_line_error(lambda: load_mesh(tmp_path / "b.obj"), "material library", "pipe.mtl", "named pipe")
     one_line_error(lambda: load_mesh(tmp_path / "c.gltf"), "c.gltf", "pipe.bin", "named pipe")
-    with deadline():  # an explicit texture replaces the MTL's, so its FIFO is never opened
+    with time_limit():  # an explicit texture replaces the MTL's, so its FIFO is never opened
         mesh = load_mesh(tmp_path / "a.obj", texture=write_png(tmp_path / "t.png"))
     assert mesh.texture.shape == (3, 16, 16)
 
