@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import MISSING, dataclass, field, fields, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -286,11 +286,6 @@ def make_options(kind: type[Options], base: Options | None = None, **overrides: 
     if base is None:
         return kind(**overrides)
     return replace(base, **overrides)
-
-
-def defaults(kind: type[StyleOptions]) -> dict[str, Any]:
-    """{field name: default} of an options class (what the CLI shows and the API uses)."""
-    return {f.name: f.default for f in fields(kind) if f.default is not MISSING}
 
 
 @dataclass(frozen=True)
