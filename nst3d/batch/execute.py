@@ -20,18 +20,13 @@ from pathlib import Path
 from tqdm.auto import tqdm
 
 from nst3d.batch.gallery import write_gallery
-from nst3d.batch.jobs import run_job
+from nst3d.batch.jobs import job_summary, run_job
 from nst3d.batch.manifest import Job
 from nst3d.errors import Nst3dError
 from nst3d.records import write_record
 
 RAY_HINT = 'Ray is not installed; install the extra with: pip install -e ".[ray]"'
 _worker: dict[str, str | None] = {"device": None}
-
-
-def _failed(job: Job, error: str) -> dict:
-    return {"name": job.name, "kind": job.kind, "row": job.row, "status": "failed", "seconds": 0.0,
-            "style_distance": None, "error": error}
 
 
 def run_local(jobs: Sequence[Job], outdir: Path, verbose: bool) -> Iterator[dict]:
@@ -72,7 +67,7 @@ def run_workers(jobs: Sequence[Job], outdir: Path, workers: int) -> Iterator[dic
                 try:
                     yield future.result()
                 except BrokenProcessPool:
-                    yield _failed(job, "the worker process died while running this job")
+                    yield job_summary(job, "failed", "the worker process died while running this job")
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
 
@@ -106,7 +101,8 @@ def run_ray(ray, jobs: Sequence[Job], outdir: Path) -> Iterator[dict]:
                 try:
                     yield ray.get(ref)
                 except ray.exceptions.RayError as exc:
-                    yield _failed(job, f"{type(exc).__name__}: the Ray task failed (its worker died?)")
+                    error = f"{type(exc).__name__}: the Ray task failed (its worker died?)"
+                    yield job_summary(job, "failed", error)
     finally:
         for ref in pending:
             ray.cancel(ref, force=True)
@@ -114,8 +110,7 @@ def run_ray(ray, jobs: Sequence[Job], outdir: Path) -> Iterator[dict]:
 
 def _write_summary(outdir: Path, summaries: dict[str, dict], jobs: Sequence[Job], seconds: float) -> None:
     counts = {s: sum(v["status"] == s for v in summaries.values()) for s in ("done", "skipped", "failed")}
-    ordered = [summaries.get(j.name, {"name": j.name, "kind": j.kind, "row": j.row, "status": "pending"})
-               for j in jobs]
+    ordered = [summaries.get(j.name) or job_summary(j, "pending") for j in jobs]
     write_record({"counts": counts, "seconds": round(seconds, 3), "jobs": ordered}, outdir / "batch.json")
 
 

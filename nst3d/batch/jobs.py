@@ -90,6 +90,12 @@ def _run_image(job: Job, folder: Path, digest: str, progress: bool) -> dict:
     return result.record
 
 
+def job_summary(job: Job, status: str, error: str | None = None) -> dict:
+    """The batch.json entry of a job: name, kind, row, status, seconds, style distance, error."""
+    return {"name": job.name, "kind": job.kind, "row": job.row, "status": status, "seconds": 0.0,
+            "style_distance": None, "error": error}
+
+
 def run_job(job: Job, outdir: str | Path, device: str | None = None, progress: bool = False) -> dict:
     """Run (or skip) one job -> its summary: name, status (done, skipped, failed), seconds, quality, error.
 
@@ -98,8 +104,7 @@ def run_job(job: Job, outdir: str | Path, device: str | None = None, progress: b
     started = time.perf_counter()
     if device is not None:
         job = dataclasses.replace(job, options=dataclasses.replace(job.options, device=device))
-    summary = {"name": job.name, "kind": job.kind, "row": job.row, "status": "done", "seconds": 0.0,
-               "style_distance": None, "error": None}
+    summary = job_summary(job, "done")
     try:
         digest = job_hash(job)
         folder = Path(outdir) / job.name
