@@ -29,9 +29,9 @@ CONTENT = Input("content", Path, typer.Argument(..., metavar="CONTENT", help="Co
 STYLES = Input("styles", list[Path], typer.Argument(..., metavar="STYLE", help="One or more style images: "
                                                      "their textures are copied."))
 # flags of ImageOptions that the reconstruction and synthesis commands do not show
-NO_STYLE = ("style_weight", "style_layers", "style_blend", "style_scale", "preserve_colors", "tv_weight",
-            "content_weight", "init")
-NO_CONTENT = ("content_weight", "content_layers", "preserve_colors", "style_weight", "init")
+NO_STYLE = ("style_weight", "style_loss", "style_layers", "style_blend", "style_scale", "preserve_colors",
+            "color_match", "tv_weight", "content_weight", "init")
+NO_CONTENT = ("content_weight", "content_layers", "preserve_colors", "color_match", "style_weight", "init")
 
 
 def run_and_write(job: Callable[..., img.StylizeResult], output: Path, gif: Path | None,

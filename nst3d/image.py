@@ -19,6 +19,7 @@ import torch.nn.functional as F
 
 from nst3d import losses
 from nst3d.errors import Nst3dError
+from nst3d.gaussian import color_stats, match_colors
 from nst3d.io import MIN_IMAGE_SIDE, to_uint8
 from nst3d.optimize import LoopSettings, OptimizeResult, optimize
 from nst3d.options import (
@@ -29,7 +30,7 @@ from nst3d.options import (
     make_options,
 )
 from nst3d.runtime import resolve_device, seed_everything
-from nst3d.style import FeatureSetup, StyleLoss, content_features, gram_targets, load_feature_net
+from nst3d.style import FeatureSetup, StyleLoss, content_features, load_feature_net, style_targets
 from nst3d.style import keep_content_colors as keep_colors
 from nst3d.style import resize_long_side as resize
 
@@ -169,8 +170,9 @@ def _objective_at(job: ImageJob, long_side: int, previous: torch.Tensor | None) 
     use_content = content is not None and opts.content_weight > 0
     content_targets = content_features(setup.net, content, setup.content_layers) if use_content else {}
     use_style = bool(styles) and opts.style_weight > 0
-    style_targets = gram_targets(setup.net, styles, setup.style_layers, job.blend) if use_style else {}
-    loss = StyleLoss(setup, style_targets, opts.style_weight, opts.content_weight)
+    targets = style_targets(setup.net, styles, setup.style_layers, job.blend, opts.style_loss,
+                            opts.seed) if use_style else None
+    loss = StyleLoss(setup, targets, opts.style_weight, opts.content_weight)
     return ImageObjective(loss, _start_image(job, hw, previous, content, styles), content, content_targets,
                           opts.tv_weight)
 
@@ -193,6 +195,8 @@ def stylize(content: torch.Tensor | None = None, styles: Sequence[torch.Tensor] 
     generator = seed_everything(opts.seed)
     torch.backends.cudnn.benchmark = False  # autotuning picks huge workspaces for VGG at large sizes
     setup = load_feature_net(opts, device, use_content=content is not None, use_style=bool(styles))
+    if opts.recolors(content is not None) and content is not None and styles:
+        content = match_colors(content, color_stats(styles, blend))  # the start and the content to keep
     job = ImageJob(opts, device, generator, setup, content, styles, blend, started)
     final_hw = job.shape_at(opts.size)
     if min(final_hw) < MIN_IMAGE_SIDE:
@@ -238,6 +242,7 @@ def _result(job: ImageJob, image: torch.Tensor, recorder: FrameRecorder, run: Op
         "parameters": dataclasses.asdict(job.options),
         "backbone": net.backbone_name,
         "arch": net.arch,
+        "style_loss": job.options.style_loss,
         "layers": {"content": job.setup.content_layers, "style": job.setup.style_layers},
         "device": str(job.device),
         "output_size": [result_image.shape[-1], result_image.shape[-2]],

@@ -16,7 +16,7 @@ import torch.nn.functional as F
 EPS = 1e-8
 
 
-def _fit_mask(mask: torch.Tensor, features: torch.Tensor) -> torch.Tensor:
+def fit_mask(mask: torch.Tensor, features: torch.Tensor) -> torch.Tensor:
     """Resize a (B, 1, H, W) mask in [0, 1] to a feature map's spatial size by area averaging."""
     if mask.shape[-2:] != features.shape[-2:]:
         mask = F.adaptive_avg_pool2d(mask, features.shape[-2:])
@@ -29,7 +29,7 @@ def gram(features: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tens
     if mask is None:
         flat = features.reshape(b, c, h * w)
         return flat @ flat.transpose(1, 2) / (h * w)
-    m = _fit_mask(mask, features)  # (B, 1, h, w)
+    m = fit_mask(mask, features)  # (B, 1, h, w)
     flat = (features * m).reshape(b, c, h * w)
     count = m.reshape(b, -1).sum(1).clamp_min(1.0).view(b, 1, 1)
     # Weighting by m on both sides keeps soft mask edges from dominating; m is 0/1 almost everywhere.
@@ -49,7 +49,7 @@ def content_loss(features: Mapping[str, torch.Tensor], targets: Mapping[str, tor
     for name, target in targets.items():
         value = features[name]
         if mask is not None:
-            m = _fit_mask(mask, value)
+            m = fit_mask(mask, value)
             value, target = value * m, target * m
         losses[name] = relative_error(value, target)
     return losses

@@ -17,6 +17,9 @@ from typing import Any, TypeVar
 from nst3d.errors import Nst3dError
 
 DEFAULT_STYLE_LAYERS = "relu1_1,relu2_1,relu3_1,relu4_1,relu5_1"
+# --style-loss: how features are matched, and the layers each uses unless --style-layers names others
+STYLE_LOSS_LAYERS = {"gram": DEFAULT_STYLE_LAYERS, "w2": DEFAULT_STYLE_LAYERS,
+                     "nnfm": "relu3_1,relu3_2,relu3_3"}
 DEFAULT_CONTENT_LAYERS = "relu4_2"
 IMAGE_INITS = ("content", "noise", "style")
 MESH_INITS = ("auto", "original", "gray", "noise")
@@ -32,7 +35,17 @@ MAX_FRAMES = 3600
 MIN_FPS, MAX_FPS = 0.01, 240.0   # the GIF's own limit is checked with the output (io.FRAME_RATES)
 DEVICE_HELP = "auto (CUDA if available, else CPU), cpu, cuda or cuda:N."
 STYLE_LAYERS_HELP = ("Comma-separated layers for the style loss, optionally weighted: "
-                     "relu1_1:0.5,relu2_1,... (also conv_N/relu_N naming).")
+                     "relu1_1:0.5,relu2_1,... (also conv_N/relu_N naming); auto: the --style-loss's own "
+                     "(gram, w2: relu1_1,relu2_1,relu3_1,relu4_1,relu5_1; nnfm: relu3_1,relu3_2,relu3_3).")
+STYLE_LOSS_HELP = ("How the style is matched: gram (Gram matrices, Gatys et al.: colours and textures), w2 "
+                   "(feature means and covariances, a Wasserstein-2 distance: the same, more faithful "
+                   "contrast, more of a mesh's own texture kept), or nnfm (each feature pulled to its "
+                   "nearest style feature, ARF: strokes, but colour only from --color-match). Compared in "
+                   "the README's Style losses section.")
+COLOR_MATCH_HELP = ("Recolour the start (and the content it keeps) to the style's colour mean and "
+                    "covariance before optimizing (ARF's colour transfer): on, off, or auto = on for nnfm "
+                    "when there is a photo or a mesh texture to recolour (nnfm's cosine ignores colour).")
+COLOR_MATCH = ("auto", "on", "off")
 
 
 def option(default: Any, help: str, *flags: str, cli_type: type | None = None) -> Any:
@@ -86,7 +99,8 @@ class StyleOptions:
     style_weight: float = option(10.0, "Weight of the style (Gram) loss.")
     content_weight: float = option(1.0, "Weight of the content loss.")
     tv_weight: float = option(0.0, "Total-variation weight (smooths high-frequency noise).")
-    style_layers: str = option(DEFAULT_STYLE_LAYERS, STYLE_LAYERS_HELP)
+    style_loss: str = option("gram", STYLE_LOSS_HELP)
+    style_layers: str = option("auto", STYLE_LAYERS_HELP)
     content_layers: str = option(DEFAULT_CONTENT_LAYERS, "Comma-separated layers for the content loss.")
     style_blend: tuple[float, ...] | None = option(
         None, "Comma-separated weights for several style images, e.g. 0.7,0.3 (default: equal).",
@@ -95,6 +109,7 @@ class StyleOptions:
                                 "strokes).")
     preserve_colors: bool = option(False, "Keep the content's colors; take only luminance texture from the "
                                    "style.")
+    color_match: str = option("auto", COLOR_MATCH_HELP)
     lr: float | None = option(None, "Learning rate.")
     seed: int = option(0, "Random seed: the same seed gives the same result on the same device.")
     device: str = option("auto", DEVICE_HELP)
@@ -104,9 +119,29 @@ class StyleOptions:
                                  "--backbone.", cli_type=Path)
     gif_every: int = option(10, "Steps between GIF frames.")
 
+    @property
+    def resolved_style_layers(self) -> str:
+        """--style-layers, with auto replaced by the --style-loss's default layers."""
+        return STYLE_LOSS_LAYERS[self.style_loss] if self.style_layers == "auto" else self.style_layers
+
+    def recolors(self, has_content: bool) -> bool:
+        """Whether --color-match applies: on, or auto with nnfm and a content to recolour."""
+        if self.color_match == "auto":
+            return self.style_loss == "nnfm" and has_content and not self.preserve_colors
+        return self.color_match == "on"
+
     def __post_init__(self) -> None:
         object.__setattr__(self, "style_blend", parse_floats(self.style_blend, "--style-blend"))
         check_positive("steps", self.steps, integer=True)
+        if self.style_loss not in STYLE_LOSS_LAYERS:
+            raise Nst3dError(f"unknown style loss {self.style_loss!r}; choose one of "
+                             f"{', '.join(STYLE_LOSS_LAYERS)}")
+        if self.color_match not in COLOR_MATCH:
+            raise Nst3dError(f"unknown --color-match {self.color_match!r}; choose one of "
+                             f"{', '.join(COLOR_MATCH)}")
+        if self.color_match == "on" and self.preserve_colors:
+            raise Nst3dError("--color-match on and --preserve-colors contradict each other (style colours vs "
+                             "the content's): choose one")
         for name in ("style_weight", "content_weight", "tv_weight"):
             check_positive(name, getattr(self, name), allow_zero=True)
         check_positive("style_scale", self.style_scale)
@@ -172,7 +207,7 @@ class ReconstructOptions(ExperimentOptions):
 class TextureOptions(ExperimentOptions):
     """`nst3d texture` / `nst3d.synthesize_texture`: white noise optimized to match a style's Grams."""
 
-    style_layers: str = option(DEFAULT_STYLE_LAYERS, STYLE_LAYERS_HELP, "--layers", "--style-layers")
+    style_layers: str = option("auto", STYLE_LAYERS_HELP, "--layers", "--style-layers")
     style_weight: float = option(1.0, "Weight of the style (Gram) loss.")
     content_weight: float = option(0.0, "Weight of the content loss (synthesis has none).")
 
@@ -197,8 +232,8 @@ class MeshOptions(StyleOptions):
     tv_weight: float = option(50.0, "Total-variation weight on the rendered surface (silhouettes excluded): "
                               "removes pixel-level speckle.")
     seam_weight: float = option(1000.0, "Weight of keeping colors equal on both sides of UV seams (0: off).")
-    style_scale: float = option(1.0, "Style image size relative to --render-size (larger: bigger brush "
-                                "strokes on the mesh).")
+    style_scale: float = option(1.0, "Style image size relative to --render-size, for a view from --distance "
+                                "with --fov (larger: bigger brush strokes on the mesh).")
     preserve_colors: bool = option(False, "Keep the original texture's colors; take only luminance texture "
                                    "from the style.")
     init: str = option("auto", "Start texture: original (the mesh's own), gray or noise; auto = original if "
@@ -212,6 +247,10 @@ class MeshOptions(StyleOptions):
     crop: bool = option(True, "Run the network only on the part of each training view that the object "
                         "covers (same pixel density, so the same strokes; background pixels cost nothing).",
                         "--crop/--no-crop")
+    surface_strokes: bool = option(True, "Scale the style per training view by how large the surface "
+                                   "appears in it (camera distance and field of view), so strokes keep one "
+                                   "size on the surface; --screen-strokes: one size in every render.",
+                                   "--surface-strokes/--screen-strokes")
     mipmap: bool = option(True, "Trilinear mip-mapped texture sampling (antialiasing for minified "
                           "textures).", "--mipmap/--no-mipmap")
     levels: int = option(4, "Laplacian-pyramid levels of the texture parameterization (1: plain texels).")

@@ -1,15 +1,16 @@
 """The style core both pipelines use: the feature net, style targets, and the weighted loss terms.
 
-`load_feature_net` builds VGG for the layers an options object asks for; `gram_targets` turns one or more
-style images into blended Gram targets; `StyleLoss` scores features against those targets (and against
-content targets) and returns the weighted total with every named term. Images are (B, 3, H, W) in [0, 1].
+`load_feature_net` builds VGG for the layers an options object asks for; `style_targets` turns one or
+more style images into blended targets of the chosen loss (gram, w2 or nnfm); `StyleLoss` scores features
+against those targets (and against content targets) and returns the weighted total with every named
+term. Images are (B, 3, H, W) in [0, 1].
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
@@ -17,6 +18,8 @@ import torch.nn.functional as F
 from nst3d import features as feats
 from nst3d import losses
 from nst3d.errors import Nst3dError
+from nst3d.gaussian import Gaussian, blend_gaussians, moments, w2_squared
+from nst3d.nnfm import nnfm_distance, stack_layers, style_pool
 from nst3d.options import StyleOptions
 from nst3d.runtime import fast_bf16
 
@@ -58,7 +61,8 @@ def load_feature_net(options: StyleOptions, device: torch.device, use_content: b
                      use_style: bool = True) -> FeatureSetup:
     """Load the backbone, parse the layers and cut VGG after the deepest one any term needs."""
     bone = feats.load_backbone(options.backbone, options.weights)
-    style_w = parse_weighted_layers(options.style_layers, bone.arch) if use_style else {}
+    style_w = parse_weighted_layers(options.resolved_style_layers, bone.arch) if use_style else {}
+    check_style_layers(options.style_loss, style_w)
     content_w = parse_weighted_layers(options.content_layers, bone.arch) if use_content else {}
     net = feats.FeatureNet(bone, list(style_w) + list(content_w), bf16=fast_bf16(device)).to(device)
     return FeatureSetup(net, style_w, content_w)
@@ -85,15 +89,43 @@ def keep_content_colors(stylized: torch.Tensor, content: torch.Tensor) -> torch.
     return torch.einsum("ij,bjhw->bihw", to_rgb, torch.cat([y, uv], 1)).clamp(0, 1)
 
 
+@dataclass(frozen=True)
+class StyleTargets:
+    """What the style loss compares features with, for the run's layers: blended Gram matrices (gram,
+    {layer: (1, C, C)}), blended Gaussians (w2) or one pool of unit style vectors (nnfm, (M, C))."""
+
+    kind: str
+    layers: LayerWeights
+    grams: dict[str, torch.Tensor] = field(default_factory=dict)
+    gaussians: dict[str, Gaussian] = field(default_factory=dict)
+    pool: torch.Tensor | None = None
+
+
 @torch.no_grad()
-def gram_targets(net: feats.FeatureNet, styles: Sequence[torch.Tensor], layers: LayerWeights,
-                 blend: Sequence[float]) -> dict[str, torch.Tensor]:
-    """Blended Gram targets {layer: (1, C, C)} of style images (already at their working size)."""
-    per_style = []
-    for style in styles:
-        found = net(style)
-        per_style.append({k: losses.gram(found[k]) for k in layers})
-    return losses.blend_grams(per_style, blend)
+def style_targets(net: feats.FeatureNet, styles: Sequence[torch.Tensor], layers: LayerWeights,
+                  blend: Sequence[float], kind: str = "gram", seed: int = 0) -> StyleTargets:
+    """The targets of style images (already at their working size) for the loss `kind`; `seed` picks the
+    nnfm pool's subset when the styles have more positions than it holds."""
+    found = [net(style) for style in styles]
+    if kind == "gram":
+        return StyleTargets(kind, layers, grams=losses.blend_grams(
+            [{k: losses.gram(f[k]) for k in layers} for f in found], blend))
+    if kind == "w2":
+        return StyleTargets(kind, layers, gaussians={
+            k: blend_gaussians([moments(f[k]) for f in found], blend) for k in layers})
+    generator = torch.Generator().manual_seed(seed)
+    return StyleTargets(kind, layers, pool=style_pool([stack_layers(f, layers) for f in found], blend,
+                                                      generator))
+
+
+def check_style_layers(kind: str, layers: LayerWeights) -> None:
+    """nnfm concatenates its layers' maps, so they must share one resolution (one VGG block)."""
+    if kind != "nnfm":
+        return
+    resolutions = {int(name[4]) + (name.startswith("pool")) for name in layers}
+    if len(resolutions) > 1:
+        raise Nst3dError(f"nnfm concatenates its layers, so they must have one resolution (one block, e.g. "
+                         f"relu3_1,relu3_2,relu3_3 or relu4_1,relu4_2,relu4_3); got {','.join(layers)}")
 
 
 @torch.no_grad()
@@ -104,13 +136,21 @@ def content_features(net: feats.FeatureNet, images: torch.Tensor,
     return {k: found[k] for k in layers}
 
 
-def style_distance(found: Mapping[str, torch.Tensor], targets: Mapping[str, torch.Tensor],
-                   layers: LayerWeights, mask: torch.Tensor | None = None
-                   ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-    """The layer-weighted relative Gram error averaged over the batch (the style distance every pipeline
-    reports), and its weighted per-layer parts (B,)."""
-    per_layer = losses.style_loss(found, targets, layers, mask)
-    return sum(v.mean() for v in per_layer.values()) / sum(layers.values()), per_layer
+def style_distance(found: Mapping[str, torch.Tensor], targets: StyleTargets,
+                   mask: torch.Tensor | None = None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """The style distance of features to the targets, averaged over the batch (the layer-weighted mean of
+    relative errors: Gram, W2 over the target's E|x|², or nnfm's mean 1 - cos), and its parts (B,): per
+    layer, or one for nnfm's concatenated layers."""
+    layers = targets.layers
+    if targets.kind == "nnfm":
+        distance = nnfm_distance(stack_layers(found, layers), targets.pool, mask)
+        return distance.mean(), {"+".join(layers): distance}
+    if targets.kind == "w2":
+        parts = {k: w2_squared(*moments(found[k], mask), targets.gaussians[k]) for k in layers}
+    else:
+        parts = losses.style_loss(found, targets.grams, None, mask)
+    total = sum(layers[k] * v.mean() for k, v in parts.items()) / sum(layers.values())
+    return total, parts
 
 
 class StyleLoss:
@@ -120,7 +160,7 @@ class StyleLoss:
     and the named, unweighted terms: 'style', 'content', and per layer 'style/relu1_1', ...
     """
 
-    def __init__(self, setup: FeatureSetup, style_targets: Mapping[str, torch.Tensor],
+    def __init__(self, setup: FeatureSetup, style_targets: StyleTargets | None,
                  style_weight: float, content_weight: float):
         self.setup, self.style_targets = setup, style_targets
         self.style_weight, self.content_weight = style_weight, content_weight
@@ -136,10 +176,8 @@ class StyleLoss:
             named["content"] = content / sum(weights.values())
             named.update({f"content/{k}": v.mean() for k, v in per_layer.items()})
             total = total + self.content_weight * named["content"]
-        if self.style_targets:
-            weights = self.setup.style_layers
-            named["style"], per_layer = style_distance(found, self.style_targets, weights, mask)
-            named.update({f"style/{k}": v.mean() / weights[k] if weights[k] else v.mean()
-                          for k, v in per_layer.items()})
+        if self.style_targets is not None:
+            named["style"], per_layer = style_distance(found, self.style_targets, mask)
+            named.update({f"style/{k}": v.mean() for k, v in per_layer.items()})
             total = total + self.style_weight * named["style"]
         return total, named

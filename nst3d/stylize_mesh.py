@@ -22,6 +22,7 @@ import torch.nn.functional as F
 
 from nst3d import losses
 from nst3d.errors import Nst3dError
+from nst3d.gaussian import color_stats, match_colors
 from nst3d.io import save_gif, save_image, staged_directory, to_uint8
 from nst3d.mesh import Mesh, ensure_uvs, export_glb, export_obj, load_mesh, normalize, uv_coverage_mask
 from nst3d.mesh.uvraster import nearest_covered
@@ -36,22 +37,23 @@ from nst3d.style import (
     FeatureSetup,
     StyleLoss,
     content_features,
-    gram_targets,
     keep_content_colors,
     load_feature_net,
     resize_long_side,
     style_distance,
+    style_targets,
 )
 from nst3d.texture_param import PyramidTexture
 from nst3d.timing import Clock
 from nst3d.turntable import save_view_grids, turntable_frames
-from nst3d.views import ViewBank, build_view_bank, object_boxes, select_views, shade_views
+from nst3d.views import ViewBank, apparent_scale, build_view_bank, object_boxes, select_views, shade_views
 
 HELDOUT_VIEWS = 8
 EVAL_SUPERSAMPLE = 2
 MIN_STYLE_SIDE = 32
 MIN_COARSE_SIZE = 64     # no coarse stage below this: VGG's deeper layers would see a few positions
 CROP_MARGIN = 8          # pixels kept around the silhouette at 256² (VGG sees the edge as in a full view)
+STROKE_STEPS = 4         # --surface-strokes rounds each view's style scale to quarter octaves
 OUTPUT_FILES = ("mesh.obj", "mesh.mtl", "texture.png", "mesh.glb", "turntable.gif", "progress.gif",
                 "original_texture.png", "heldout_before.png", "heldout_after.png", "run.json",
                 "report.html")  # everything write_mesh_outputs can write
@@ -120,7 +122,9 @@ class MeshScene:
     heldout: ViewBank           # fixed evaluation views (reference renderer)
     front: ViewBank             # the progress GIF's view
     background: torch.Tensor    # (3,) the styles' mean color behind the object
-    original: torch.Tensor | None  # (1, 3, H, W) the mesh's own texture, on the device
+    original: torch.Tensor | None  # (1, 3, H, W) the mesh's own texture (colour-matched), on the device
+    strokes: list[float]        # style scale factors the training views use (1.0 first: held-out views)
+    stroke_of: torch.Tensor     # (N,) index into `strokes` of each training camera
 
 
 @dataclass
@@ -130,14 +134,15 @@ class Stage:
     size: int                   # render size, pixels
     steps: int                  # how many steps render at this size
     bank: ViewBank
-    loss: StyleLoss
+    losses: list[StyleLoss]     # one per scene.strokes factor: style targets at that scale
     boxes: torch.Tensor | None = None   # (N, 4) object boxes of the bank's views (with --crop)
     content_cache: dict[tuple, dict[str, torch.Tensor]] = field(default_factory=dict)
 
 
-def build_scene(source: Mesh, styles: Sequence[torch.Tensor], opts: MeshOptions, device: torch.device,
-                generator: torch.Generator) -> MeshScene:
-    """Normalize the mesh, draw the training cameras and rasterize the held-out and progress views."""
+def build_scene(source: Mesh, styles: Sequence[torch.Tensor], blend: Sequence[float], opts: MeshOptions,
+                device: torch.device, generator: torch.Generator) -> MeshScene:
+    """Normalize the mesh, draw the training cameras (and their stroke scales), rasterize the held-out and
+    progress views."""
     mesh = normalize(source).to(device)
     distances = (0.9 * opts.distance, 1.1 * opts.distance)
     cameras = random_views(opts.bank_size, generator, opts.elevation, distances, (opts.fov - 5, opts.fov + 5))
@@ -151,8 +156,33 @@ def build_scene(source: Mesh, styles: Sequence[torch.Tensor], opts: MeshOptions,
         front.uv_da = None
     background = torch.stack([s.mean((0, 2, 3)) for s in styles]).mean(0).to(device)  # (3,)
     original = None if source.texture is None else source.texture[None].to(device)
+    if original is not None and opts.recolors(True):
+        original = recolor(original, mesh, styles, blend)
     cameras = Cameras(*(t.to(device) for t in cameras))
-    return MeshScene(source, mesh, cameras, heldout, front, background, original)
+    strokes, stroke_of = stroke_scales(cameras, opts)
+    return MeshScene(source, mesh, cameras, heldout, front, background, original, strokes, stroke_of)
+
+
+def stroke_scales(cameras: Cameras, opts: MeshOptions) -> tuple[list[float], torch.Tensor]:
+    """With --surface-strokes, each training view's style is scaled by how large the surface appears in it
+    (nearer or narrower views: larger strokes in pixels, so the same size on the surface), rounded to
+    quarter octaves -> (the factors, 1.0 first; (N,) factor index per camera). Without: all 1.0."""
+    count = len(cameras.eye)
+    if not opts.surface_strokes:
+        return [1.0], torch.zeros(count, dtype=torch.long, device=cameras.eye.device)
+    steps = torch.round(torch.log2(apparent_scale(cameras, opts.distance, opts.fov)) * STROKE_STEPS)
+    values, inverse = torch.unique(torch.cat([steps.new_zeros(1), steps]), return_inverse=True)
+    order = torch.argsort((values != 0).long(), stable=True)      # 1.0 (step 0) first
+    rank = torch.argsort(order)
+    return [2.0 ** (float(v) / STROKE_STEPS) for v in values[order]], rank[inverse[1:]]
+
+
+def recolor(image: torch.Tensor, mesh: Mesh, styles: Sequence[torch.Tensor], blend: Sequence[float]
+            ) -> torch.Tensor:
+    """--color-match: a texture (1, 3, H, W) mapped to the styles' colour statistics, measured over the
+    texels inside the UV islands."""
+    inside = uv_coverage_mask(mesh, tuple(image.shape[-2:])).to(image.device)[None, None].float()
+    return match_colors(image, color_stats(styles, blend), inside)
 
 
 def schedule(opts: MeshOptions) -> list[tuple[int, int]]:
@@ -173,11 +203,14 @@ def build_stage(scene: MeshScene, styles: Sequence[torch.Tensor], size: int, ste
     boxes = object_boxes(bank, margin, opts.supersample).cpu() if opts.crop else None
     if not opts.mipmap:
         bank.uv_da = None
-    side = max(MIN_STYLE_SIDE, round(size * opts.style_scale))
     device = scene.mesh.vertices.device
-    targets = gram_targets(setup.net, [resize_long_side(s, side).to(device) for s in styles],
-                           setup.style_layers, blend)
-    return Stage(size, steps, bank, StyleLoss(setup, targets, opts.style_weight, opts.content_weight), boxes)
+    per_stroke = []
+    for factor in scene.strokes:
+        side = max(MIN_STYLE_SIDE, round(size * opts.style_scale * factor))
+        targets = style_targets(setup.net, [resize_long_side(s, side).to(device) for s in styles],
+                                setup.style_layers, blend, opts.style_loss, opts.seed)
+        per_stroke.append(StyleLoss(setup, targets, opts.style_weight, opts.content_weight))
+    return Stage(size, steps, bank, per_stroke, boxes)
 
 
 def resolve_init(opts: MeshOptions, source: Mesh) -> str:
@@ -210,7 +243,7 @@ class MeshObjective:
         self.scene, self.stages, self.param, self.opts = scene, stages, param, opts
         self.generator, self.clock = generator, clock
         self.stage = stages[0]
-        self.setup = stages[0].loss.setup
+        self.setup = stages[0].losses[0].setup
         self.fill = island_fill_index(scene.mesh, opts.texture_size)
         self.seam_one, self.seam_two = (p.to(scene.mesh.vertices.device) for p in seam_points(scene.mesh))
         self.use_content = scene.original is not None and opts.content_weight > 0
@@ -261,9 +294,11 @@ class MeshObjective:
             index = index.to(self.scene.mesh.vertices.device)
             texture = self.texture()
         # Cropped views go through the network one by one on the CPU (each in its own window: the least
-        # pixels); on a GPU, and uncropped, the step's views go together.
+        # pixels); on a GPU, and uncropped, the step's views go together, one group per stroke scale.
         alone = stage.boxes is not None and index.device.type == "cpu"
-        groups = [index[j:j + 1] for j in range(len(index))] if alone else [index]
+        stroke = self.scene.stroke_of[index]
+        groups = [index[j:j + 1] for j in range(len(index))] if alone else [
+            index[stroke == k] for k in torch.unique(stroke).tolist()]
         total, named, renders = texture.new_zeros(()), {}, []
         for group in groups:
             part, terms, rgb, grad = self.score(texture, group, len(group) / len(index))
@@ -286,7 +321,8 @@ class MeshObjective:
             rgb, mask = self.render(texture, views, where, opts.supersample)
         pixels = rgb.detach().requires_grad_(True)
         with self.clock("network"):
-            total, named = stage.loss(self.setup.net(pixels), self.content_targets(index, window), mask)
+            loss = stage.losses[int(self.scene.stroke_of[index[0]])]
+            total, named = loss(self.setup.net(pixels), self.content_targets(index, window), mask)
             if opts.tv_weight > 0:
                 named["tv"] = losses.tv_loss(pixels, mask).mean()
                 total = total + opts.tv_weight * named["tv"]
@@ -313,12 +349,12 @@ class MeshObjective:
 
     @torch.no_grad()
     def evaluate(self, texture: torch.Tensor) -> float:
-        """Mean masked Gram style distance over the held-out views (the quality measure, at full size)."""
+        """Mean masked style distance (the run's --style-loss) over the held-out views, at full size."""
         views = self.scene.heldout
         rgb, mask = self.render(texture, views, torch.arange(len(views), device=texture.device),
                                 EVAL_SUPERSAMPLE)
-        targets = self.stages[-1].loss.style_targets
-        return float(style_distance(self.setup.net(rgb), targets, self.setup.style_layers, mask)[0])
+        targets = self.stages[-1].losses[0].style_targets  # held-out views are at the nominal scale
+        return float(style_distance(self.setup.net(rgb), targets, mask)[0])
 
     @torch.no_grad()
     def frame(self, texture: torch.Tensor) -> np.ndarray:
@@ -363,10 +399,12 @@ def _set_up(mesh: str | Path | Mesh, styles: Sequence[torch.Tensor], texture: st
     if opts.preserve_colors and source.texture is None:
         notice("--preserve-colors has no effect: the mesh has no texture whose colors could be kept")
     setup = load_feature_net(opts, device, use_content=source.texture is not None and opts.content_weight > 0)
-    scene = build_scene(source, styles, opts, device, generator)
+    scene = build_scene(source, styles, blend, opts, device, generator)
     stages = [build_stage(scene, styles, size, steps, opts, setup, blend) for size, steps in schedule(opts)]
-    param = PyramidTexture(start_texture(init, opts.texture_size, scene.original, generator).to(device),
-                           opts.levels)
+    start = start_texture(init, opts.texture_size, scene.original, generator).to(device)
+    if opts.recolors(source.texture is not None) and init != "original":  # the original: with the scene
+        start = recolor(start, scene.mesh, styles, blend)
+    param = PyramidTexture(start, opts.levels)
     return MeshObjective(scene, stages, param, opts, generator, Clock(device)), init
 
 
@@ -437,7 +475,9 @@ def _record(objective: MeshObjective, init: str, run: OptimizeResult, heldout: d
         "parameters": dataclasses.asdict(objective.opts),
         "backbone": setup.net.backbone_name, "arch": setup.net.arch,
         "device": str(scene.mesh.vertices.device),
+        "style_loss": objective.opts.style_loss,
         "layers": {"style": setup.style_layers, "content": setup.content_layers},
+        "stroke_scales": objective.scene.strokes,
         "mesh": {"faces": scene.source.num_faces, "vertices": scene.source.num_vertices,
                  "had_texture": scene.original is not None, "init": init,
                  "faces_visible": int(objective.stages[-1].bank.faces_seen.sum())},

@@ -8,6 +8,7 @@ network runs on the object, not on the background, at the same pixel density.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
@@ -107,3 +108,11 @@ def select_views(bank: ViewBank, index: torch.Tensor, boxes: torch.Tensor | None
 
     views = ViewBank(cut(bank.uv, False), cut(bank.uv_da, False), cut(bank.mask, True), bank.faces_seen)
     return views, torch.arange(len(picks), device=index.device), (height, width)
+
+
+def apparent_scale(cameras: Cameras, distance: float, fov: float) -> torch.Tensor:
+    """(N,) how large an object at the origin appears in each view, relative to a view from `distance`
+    with vertical field of view `fov` (degrees): focal length over camera distance."""
+    focal = cameras.world_to_clip[:, 1, :3].norm(dim=1)       # 1 / tan(fov / 2) of each camera
+    nominal = 1.0 / math.tan(math.radians(fov) / 2) / distance
+    return focal / cameras.eye.norm(dim=1) / nominal

@@ -43,6 +43,7 @@ RECORD = "run.json"
 GEOMETRY = "mesh.glb"
 TEXTURES = {"stylized": "texture.png", "original": "original_texture.png"}
 HELDOUT = {"before": "heldout_before.png", "after": "heldout_after.png"}
+LOSS_NAMES = {"gram": "Gram", "w2": "Wasserstein-2", "nnfm": "nearest-feature (1 - cos)"}
 BACKGROUND = (232, 234, 238)    # the viewer's clear colour (tests look for the mesh against it)
 STYLE_THUMB = 256               # px, long side of the inlined style and content images
 STYLE = """
@@ -115,7 +116,7 @@ def term_rows(series: dict[str, list[tuple[int, float]]]) -> Iterable[tuple[str,
             yield name, f"{values[0]:.4g}", f"{values[-1]:.4g}", f"{min(values):.4g}"
 
 
-def curves_section(history: Sequence[dict], heldout: dict | None) -> str:
+def curves_section(history: Sequence[dict], heldout: dict | None, loss: str = "gram") -> str:
     """Each loss term over the steps (log scale), and the held-out style distance before and after."""
     if not history:
         return section("curves", "Loss curves", missing("The run recorded no steps, so there are no curves."))
@@ -126,9 +127,10 @@ def curves_section(history: Sequence[dict], heldout: dict | None) -> str:
     if heldout:
         ratio = heldout.get("ratio", heldout["final"] / max(heldout["initial"], 1e-12))
         held = {"held-out style distance": [(0, heldout["initial"]), (len(history), heldout["final"])]}
+        measure = LOSS_NAMES.get(loss, "Gram")
         body += (f"<h3>Held-out style distance</h3><p>From {heldout['initial']:.4g} before the first step to "
-                 f"{heldout['final']:.4g} after the last ({ratio:.0%}); the mean Gram distance to the style "
-                 f"over fixed views that training never uses. Lower is closer to the style.</p>"
+                 f"{heldout['final']:.4g} after the last ({ratio:.0%}); the mean {measure} distance to the "
+                 f"style over fixed views that training never uses. Lower is closer to the style.</p>"
                  f'<figure id="heldout-curve">{line_chart(held, "Held-out style distance", "step")}</figure>')
     return section("curves", "Loss curves", body)
 
@@ -348,7 +350,8 @@ def write_mesh_report(folder: str | os.PathLike) -> Path:
     title = f"nst3d mesh: {Path(inputs['mesh']).stem}" if inputs.get("mesh") else "nst3d mesh run"
     body = "".join([mesh_summary(record), viewer_section(folder, record), heldout_section(folder, record),
                     media_section(folder, inputs), curves_section(record.get("history", []),
-                                                                  record.get("heldout_style_distance")),
+                                                                  record.get("heldout_style_distance"),
+                                                                  record.get("style_loss", "gram")),
                     settings_section(record), command_section(inputs.get("argv"))])
     return write_page(folder / REPORT, title, body, STYLE)
 
