@@ -3,6 +3,7 @@
     python docs/make_images.py          # the 2D example (about 1 minute on a 2-core CPU) and the mesh GIFs
     python docs/make_images.py studies  # only the three `nst3d study` sheets (about 6 minutes)
     python docs/make_images.py run      # only the README's run command's GIFs (about 2 minutes)
+    python docs/make_images.py losses   # the style-loss contact sheets (bench_losses.py --only panel first)
 
 The 2D example stylizes the repo's procedural landscape with its swirls style. The mesh GIFs are the
 end-to-end run of `benchmarks/bench_mesh.py` (Spot + Starry Night from ../shared/data, CLI defaults),
@@ -29,6 +30,7 @@ IMAGES = ROOT / "docs" / "images"
 MESH_RUN = ROOT / "benchmarks" / "out" / "spot_triangulated"
 README_RUN = ["mesh", "meshes/blob.obj", "styles/swirls.jpg", "--preset", "draft"]  # the README's Run command
 SIDE = 256
+LOSS_CASES = ("spot", "blob", "image", "spot_face")
 STUDIES = {  # README sheet -> `nst3d study` subcommand and its sample inputs
     "study_layers": ["layers", "examples/landscape.jpg"],
     "study_texture": ["texture", "styles/mosaic.jpg"],
@@ -64,7 +66,19 @@ def readme_run() -> None:
         halve_gif(Path(tmp) / "progress.gif", IMAGES / "blob_progress.gif", fps=6, final_hold=1.0)
 
 
+def loss_sheets() -> None:
+    """benchmarks/bench_losses.py's contact sheets (one row per loss, the same views) as JPEGs."""
+    for case in LOSS_CASES:
+        sheet = ROOT / "benchmarks" / "out" / "losses" / f"{case}_losses.png"
+        if not sheet.exists():
+            sys.exit(f"{sheet} is missing: run `python benchmarks/bench_losses.py --only panel` first")
+        Image.open(sheet).convert("RGB").save(IMAGES / f"losses_{case}.jpg", quality=85)
+
+
 def main() -> None:
+    if sys.argv[1:] == ["losses"]:
+        loss_sheets()
+        return
     if sys.argv[1:] == ["run"]:
         readme_run()
         return
