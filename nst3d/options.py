@@ -44,7 +44,10 @@ STYLE_LOSS_HELP = ("How the style is matched: gram (Gram matrices, Gatys et al.:
                    "the README's Style losses section.")
 COLOR_MATCH_HELP = ("Recolour the start (and the content it keeps) to the style's colour mean and "
                     "covariance before optimizing (ARF's colour transfer): on, off, or auto = on for nnfm "
-                    "when there is a photo or a mesh texture to recolour (nnfm's cosine ignores colour).")
+                    "when there is a photo to recolour (nnfm's cosine ignores colour).")
+MESH_COLOR_MATCH_HELP = ("Recolour the start texture (and the original that the content loss keeps) to the "
+                         "style's colour mean and covariance before optimizing: on, off, or auto = on when "
+                         "the mesh has a texture (closer to the style by every measure on Spot, face kept).")
 COLOR_MATCH = ("auto", "on", "off")
 
 
@@ -236,6 +239,7 @@ class MeshOptions(StyleOptions):
                                 "with --fov (larger: bigger brush strokes on the mesh).")
     preserve_colors: bool = option(False, "Keep the original texture's colors; take only luminance texture "
                                    "from the style.")
+    color_match: str = option("auto", MESH_COLOR_MATCH_HELP)
     init: str = option("auto", "Start texture: original (the mesh's own), gray or noise; auto = original if "
                        "the mesh has a texture, else gray.")
     lr: float = option(0.05, "Adam learning rate (texture in logit space).")
@@ -260,6 +264,12 @@ class MeshOptions(StyleOptions):
     gif_every: int = option(10, "Steps between progress.gif frames (0: none).")
     seed: int = option(0, "Random seed (views, noise init): the same seed gives the same result on the CPU, "
                        "and nearly the same on CUDA, where texture gradients are summed atomically.")
+
+    def recolors(self, has_content: bool) -> bool:
+        """Whether --color-match applies: on, or auto with a texture to recolour (any loss)."""
+        if self.color_match == "auto":
+            return has_content and not self.preserve_colors
+        return self.color_match == "on"
 
     def __post_init__(self) -> None:
         super().__post_init__()

@@ -39,7 +39,8 @@ def runs() -> dict[str, torch.Tensor]:
                                             optimizer="adam", **fast).image,
         "mesh": nst3d.stylize_mesh(textured_torus(), [style], steps=4, texture_size=64, render_size=64,
                                    views_per_step=2, bank_size=8, gif_every=0, crop=False,
-                                   coarse_fraction=0.0, surface_strokes=False, **fast).texture[None],
+                                   coarse_fraction=0.0, surface_strokes=False, color_match="off",
+                                   **fast).texture[None],
     }
 
 

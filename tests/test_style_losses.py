@@ -170,6 +170,13 @@ def test_color_match_auto_is_on_for_nnfm_with_a_content_to_recolour():
                                                                                 color_match="off").recolors(True)
 
 
+def test_color_match_auto_is_on_for_a_textured_mesh_whatever_the_loss():
+    assert MeshOptions().recolors(True) and MeshOptions(style_loss="w2").recolors(True)
+    assert not MeshOptions().recolors(False)
+    assert not MeshOptions(preserve_colors=True).recolors(True)
+    assert not MeshOptions(color_match="off").recolors(True)
+
+
 def test_layer_defaults_follow_the_loss():
     assert ImageOptions(style_loss="nnfm").resolved_style_layers == "relu3_1,relu3_2,relu3_3"
     assert MeshOptions(style_loss="w2").resolved_style_layers.startswith("relu1_1")
