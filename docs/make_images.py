@@ -30,7 +30,7 @@ IMAGES = ROOT / "docs" / "images"
 MESH_RUN = ROOT / "benchmarks" / "out" / "spot_triangulated"
 README_RUN = ["mesh", "meshes/blob.obj", "styles/swirls.jpg", "--preset", "draft"]  # the README's Run command
 SIDE = 256
-LOSS_CASES = ("spot", "blob", "image", "spot_face")
+LOSS_CASES = ("spot", "blob", "image", "spot_face", "spot_color", "image_color")
 STUDIES = {  # README sheet -> `nst3d study` subcommand and its sample inputs
     "study_layers": ["layers", "examples/landscape.jpg"],
     "study_texture": ["texture", "styles/mosaic.jpg"],
