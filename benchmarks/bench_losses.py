@@ -280,6 +280,7 @@ FACE = {  # Spot with its texture: keeping the face readable (content distance) 
                                        "content_weight": 2.0},
     "gram, content x3": {"content_weight": 3.0},
     "gram, content x6": {"content_weight": 6.0},
+    "gram, --preserve-colors": {"preserve_colors": True},
 }
 
 
