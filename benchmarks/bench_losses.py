@@ -136,13 +136,12 @@ def run_image(options: dict) -> dict:
     """The 2D pair at the image defaults with `options` -> timings, scores, the output."""
     import nst3d
     from nst3d.io import load_image
+    from nst3d.style import resize_long_side
 
     content = load_image(SHARED / "content" / "golden_gate_bridge.jpg")
     style = load_image(SHARED / "styles" / "starry_night.jpg")
     result = nst3d.transfer(content, [style], progress=False, device="cpu", **options)
     image = result.image
-    from nst3d.style import resize_long_side
-
     photo = F.interpolate(content, size=image.shape[-2:], mode="bicubic", antialias=True).clamp(0, 1)
     scores = neutral_scores(scorer(), image, None, resize_long_side(style, max(image.shape[-2:])), photo)
     seconds = result.record["timings"]["total_seconds"]

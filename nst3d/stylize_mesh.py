@@ -171,10 +171,9 @@ def stroke_scales(cameras: Cameras, opts: MeshOptions) -> tuple[list[float], tor
     if not opts.surface_strokes:
         return [1.0], torch.zeros(count, dtype=torch.long, device=cameras.eye.device)
     steps = torch.round(torch.log2(apparent_scale(cameras, opts.distance, opts.fov)) * STROKE_STEPS)
-    values, inverse = torch.unique(torch.cat([steps.new_zeros(1), steps]), return_inverse=True)
-    order = torch.argsort((values != 0).long(), stable=True)      # 1.0 (step 0) first
-    rank = torch.argsort(order)
-    return [2.0 ** (float(v) / STROKE_STEPS) for v in values[order]], rank[inverse[1:]]
+    used = [0, *sorted(set(steps.long().tolist()) - {0})]          # quarter octaves, 1.0 (step 0) first
+    index = torch.tensor([used.index(step) for step in steps.long().tolist()], device=cameras.eye.device)
+    return [2.0 ** (step / STROKE_STEPS) for step in used], index
 
 
 def recolor(image: torch.Tensor, mesh: Mesh, styles: Sequence[torch.Tensor], blend: Sequence[float]
