@@ -133,7 +133,10 @@ def test_ctrl_c_writes_the_current_result(tmp_path, content_png, style_png):
 
 def test_ctrl_c_during_start_up_is_one_line(tmp_path, content_png, style_png):
     with nst3d_process("image", content_png, style_png, "-o", tmp_path / "out.png") as proc:
-        time.sleep(0.3)  # Python is up; torch takes seconds to import
+        maps, deadline = Path(f"/proc/{proc.pid}/maps"), time.monotonic() + 30
+        while time.monotonic() < deadline and proc.poll() is None and "libtorch" not in maps.read_text():
+            time.sleep(0.01)  # until torch's libraries load: the import is under way, however busy the CPU
+        assert proc.poll() is None, "nst3d finished before torch was imported"
         proc.send_signal(signal.SIGINT)
         _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130 and err.decode() == "nst3d: interrupted\n"
