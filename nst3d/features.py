@@ -209,6 +209,9 @@ class FeatureNet(nn.Module):
     """A VGG truncated after the deepest requested layer; returns {layer: (B, C, h, w)} in float32."""
 
     def __init__(self, backbone: Backbone, layers: Iterable[str], bf16: bool = False):
+        """`bf16`: convolutions under bf16 autocast; on a CPU the input also goes channels-last (as
+        `load_feature_net` makes the weights), which oneDNN's bf16 kernels need to be fast (measured:
+        benchmarks/bench_mesh.py --only layout)."""
         super().__init__()
         self.backbone_name = backbone.name
         self.arch = backbone.arch
@@ -251,6 +254,8 @@ class FeatureNet(nn.Module):
         out = {}
         with torch.autocast(image.device.type, dtype=torch.bfloat16, enabled=self.bf16):
             x = self.preprocess(image)
+            if self.bf16 and x.device.type == "cpu":
+                x = x.contiguous(memory_format=torch.channels_last)
             for name, module in zip(self.names, self.net, strict=True):
                 x = module(x)
                 if name in wanted:

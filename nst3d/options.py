@@ -33,7 +33,11 @@ MAX_DISTANCE = 1000.0     # camera distance in mesh radii: farther, the mesh is 
 MAX_ANGLE = 1e6           # degrees; larger values have lost their fractional part in float32
 MAX_FRAMES = 3600
 MIN_FPS, MAX_FPS = 0.01, 240.0   # the GIF's own limit is checked with the output (io.FRAME_RATES)
+PRECISIONS = ("auto", "fp32", "bf16")
 DEVICE_HELP = "auto (CUDA if available, else CPU), cpu, cuda or cuda:N."
+PRECISION_HELP = ("VGG arithmetic: auto = bf16 where the hardware runs it fast (CUDA GPUs of compute "
+                  "capability 8.0 and newer; CPUs with AMX, e.g. Intel Xeon Sapphire Rapids and newer), else "
+                  "fp32; fp32; bf16 (features within about 1% of fp32).")
 STYLE_LAYERS_HELP = ("Comma-separated layers for the style loss, optionally weighted: "
                      "relu1_1:0.5,relu2_1,... (also conv_N/relu_N naming); auto: the --style-loss's own "
                      "(gram, w2: relu1_1,relu2_1,relu3_1,relu4_1,relu5_1; nnfm: relu3_1,relu3_2,relu3_3).")
@@ -116,6 +120,7 @@ class StyleOptions:
     lr: float | None = option(None, "Learning rate.")
     seed: int = option(0, "Random seed: the same seed gives the same result on the same device.")
     device: str = option("auto", DEVICE_HELP)
+    precision: str = option("auto", PRECISION_HELP)
     backbone: str = option("auto", "VGG weights: auto (cached vgg19, else offline vgg16-hed, else download "
                            "vgg19), vgg19, vgg16 or vgg16-hed.")
     weights: str | None = option(None, "A torchvision-format VGG16/VGG19 state dict file; overrides "
@@ -142,6 +147,8 @@ class StyleOptions:
         if self.color_match not in COLOR_MATCH:
             raise Nst3dError(f"unknown --color-match {self.color_match!r}; choose one of "
                              f"{', '.join(COLOR_MATCH)}")
+        if self.precision not in PRECISIONS:
+            raise Nst3dError(f"unknown --precision {self.precision!r}; choose one of {', '.join(PRECISIONS)}")
         if self.color_match == "on" and self.preserve_colors:
             raise Nst3dError("--color-match on and --preserve-colors contradict each other (style colours vs "
                              "the content's): choose one")

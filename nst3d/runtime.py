@@ -29,11 +29,18 @@ def resolve_device(name: str = "auto") -> torch.device:
 
 
 def fast_bf16(device: torch.device) -> bool:
-    """Run VGG under bf16 autocast? Only on GPUs with bf16 tensor cores (Ampere, compute 8.0, and newer).
+    """Does this device run bf16 convolutions faster than fp32? GPUs with bf16 tensor cores (Ampere,
+    compute 8.0, and newer) and CPUs with AMX matrix units (Intel Sapphire Rapids and newer); elsewhere
+    bf16 is emulated, more slowly than fp32."""
+    if device.type == "cuda":
+        return torch.cuda.get_device_capability(device) >= (8, 0)
+    amx = getattr(torch.cpu, "_is_amx_tile_supported", None)  # private, so looked up with a fallback
+    return device.type == "cpu" and amx is not None and bool(amx())
 
-    Older GPUs emulate bf16 convolutions more slowly than fp32; the CPU has no fast bf16 here either.
-    """
-    return device.type == "cuda" and torch.cuda.get_device_capability(device) >= (8, 0)
+
+def use_bf16(precision: str, device: torch.device) -> bool:
+    """--precision: auto -> bf16 where `fast_bf16`, else fp32; fp32 and bf16 as asked."""
+    return precision == "bf16" or (precision == "auto" and fast_bf16(device))
 
 
 def synchronize(device: torch.device) -> None:

@@ -21,7 +21,7 @@ from nst3d.errors import Nst3dError
 from nst3d.gaussian import Gaussian, blend_gaussians, moments, w2_squared
 from nst3d.nnfm import nnfm_distance, stack_layers, style_pool
 from nst3d.options import StyleOptions
-from nst3d.runtime import fast_bf16
+from nst3d.runtime import use_bf16
 
 LayerWeights = dict[str, float]
 
@@ -64,7 +64,10 @@ def load_feature_net(options: StyleOptions, device: torch.device, use_content: b
     style_w = parse_weighted_layers(options.resolved_style_layers, bone.arch) if use_style else {}
     check_style_layers(options.style_loss, style_w)
     content_w = parse_weighted_layers(options.content_layers, bone.arch) if use_content else {}
-    net = feats.FeatureNet(bone, list(style_w) + list(content_w), bf16=fast_bf16(device)).to(device)
+    bf16 = use_bf16(options.precision, device)
+    net = feats.FeatureNet(bone, list(style_w) + list(content_w), bf16=bf16).to(device)
+    if bf16 and device.type == "cpu":
+        net = net.to(memory_format=torch.channels_last)
     return FeatureSetup(net, style_w, content_w)
 
 

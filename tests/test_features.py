@@ -122,3 +122,25 @@ def test_bf16_autocast_keeps_features_and_losses_within_one_percent():
         loss_exact = losses.relative_error(losses.gram(exact[name]), gram_target)
         loss_approx = losses.relative_error(losses.gram(approx[name]), gram_target)
         assert abs(loss_approx - loss_exact) <= 0.01 * loss_exact
+
+
+def test_precision_sets_the_arithmetic_of_a_run_and_is_recorded():
+    """--precision bf16 runs VGG under bf16 (channels-last weights on a CPU), fp32 does not; both say so
+    in the record, and they score the same start within 1%."""
+    from conftest import as_tensor, make_content, make_style
+
+    import nst3d
+    from nst3d.options import ImageOptions
+    from nst3d.style import load_feature_net
+
+    cpu = torch.device("cpu")
+    setup = load_feature_net(ImageOptions(backbone="vgg16-hed", precision="bf16"), cpu, use_content=True)
+    assert setup.net.bf16 and setup.net.net[0].weight.is_contiguous(memory_format=torch.channels_last)
+    assert not load_feature_net(ImageOptions(backbone="vgg16-hed", precision="fp32"), cpu, True).net.bf16
+    content, style = as_tensor(make_content()), as_tensor(make_style())
+    runs = {p: nst3d.transfer(content, [style], size=48, steps=4, scales=1, backbone="vgg16-hed", precision=p,
+                              progress=False) for p in ("fp32", "bf16")}
+    assert [runs[p].record["precision"] for p in runs] == ["fp32", "bf16"]
+    exact, approx = (runs[p].record["history"][0] for p in runs)   # both evaluated at the content image
+    for term in ("style", "content"):
+        assert approx[term] == pytest.approx(exact[term], rel=0.01)

@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from nst3d.errors import Nst3dError
-from nst3d.runtime import fast_bf16, resolve_device
+from nst3d.runtime import fast_bf16, resolve_device, use_bf16
 
 
 def test_devices_resolve_or_give_clear_errors(monkeypatch):
@@ -24,4 +24,14 @@ def test_devices_resolve_or_give_clear_errors(monkeypatch):
 def test_bf16_only_on_gpus_with_bf16_tensor_cores(monkeypatch, capability, expected):
     monkeypatch.setattr(torch.cuda, "get_device_capability", lambda device=None: capability)
     assert fast_bf16(torch.device("cuda")) is expected
-    assert fast_bf16(torch.device("cpu")) is False
+
+
+@pytest.mark.parametrize("amx", [False, True])
+def test_bf16_on_cpus_only_with_amx_and_precision_picks_it(monkeypatch, amx):
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: amx)
+    cpu = torch.device("cpu")
+    assert fast_bf16(cpu) is amx
+    assert use_bf16("auto", cpu) is amx
+    assert use_bf16("fp32", cpu) is False and use_bf16("bf16", cpu) is True
+    monkeypatch.delattr(torch.cpu, "_is_amx_tile_supported")   # a torch without the probe: fp32
+    assert fast_bf16(cpu) is False

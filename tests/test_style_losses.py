@@ -226,6 +226,7 @@ def test_stroke_scale_follows_the_apparent_size_of_each_view():
 @pytest.mark.parametrize(("args", "message"), [
     (("--style-loss", "gatys"), "unknown style loss 'gatys'; choose one of gram, w2, nnfm"),
     (("--style-loss", "nnfm", "--style-layers", "relu2_1,relu3_1"), "one resolution"),
+    (("--precision", "fp16"), "unknown --precision 'fp16'; choose one of auto, fp32, bf16"),
 ])
 def test_bad_loss_flags_are_one_line_errors(monkeypatch, capsys, content_png, style_png, tmp_path, args,
                                             message):
