@@ -30,6 +30,7 @@ from nst3d.optimize import IterateAverage, LoopSettings, OptimizeResult, optimiz
 from nst3d.options import MeshOptions, blend_weights, make_options
 from nst3d.records import write_record
 from nst3d.render.camera import Cameras, orbit_cameras, random_views, turntable_views
+from nst3d.render.shade import mip_pyramid
 from nst3d.report.run import write_mesh_report
 from nst3d.runtime import notice, resolve_device, seed_everything
 from nst3d.seams import sample_points, seam_points
@@ -252,10 +253,11 @@ class MeshObjective:
         size = self.opts.texture_size
         return self.param().flatten(2)[:, :, self.fill].view(1, 3, size, size)
 
-    def render(self, texture: torch.Tensor, views: ViewBank, index: torch.Tensor,
-               supersample: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """Unlit renders (B, 3, H, W) of `texture` for `views[index]` over the background, and masks."""
-        return shade_views(texture, views, index, self.scene.background, supersample)
+    def render(self, texture: torch.Tensor, views: ViewBank, index: torch.Tensor, supersample: int,
+               mip: list[torch.Tensor] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Unlit renders (B, 3, H, W) of `texture` (its `mip_pyramid`: `mip`) for `views[index]` over the
+        background, and masks."""
+        return shade_views(texture, views, index, self.scene.background, supersample, mip)
 
     def after_step(self, step: int) -> None:
         """Move to the next stage of the schedule when this one's steps are done."""
@@ -292,6 +294,7 @@ class MeshObjective:
             index = torch.randint(len(stage.bank), (opts.views_per_step,), generator=self.generator)
             index = index.to(self.scene.mesh.vertices.device)
             texture = self.texture()
+            mip = None if stage.bank.uv_da is None else mip_pyramid(texture)  # once for the step's views
         # Cropped views go through the network one by one on the CPU (each in its own window: the least
         # pixels); on a GPU, and uncropped, the step's views go together, one group per stroke scale.
         alone = stage.boxes is not None and index.device.type == "cpu"
@@ -300,7 +303,7 @@ class MeshObjective:
             index[stroke == k] for k in torch.unique(stroke).tolist()]
         total, named, renders = texture.new_zeros(()), {}, []
         for group in groups:
-            part, terms, rgb, grad = self.score(texture, group, len(group) / len(index))
+            part, terms, rgb, grad = self.score(texture, mip, group, len(group) / len(index))
             total = total + part
             named = {k: named.get(k, 0) + v for k, v in terms.items()}
             if grad is not None:
@@ -310,14 +313,15 @@ class MeshObjective:
         terms = {k: float(v.detach()) for k, v in named.items() if "/" not in k}
         return (total + seam).detach(), terms
 
-    def score(self, texture: torch.Tensor, index: torch.Tensor, share: float
+    def score(self, texture: torch.Tensor, mip: list[torch.Tensor] | None, index: torch.Tensor, share: float
               ) -> tuple[torch.Tensor, dict[str, torch.Tensor], torch.Tensor, torch.Tensor | None]:
-        """Render views `index`, score them and backpropagate through the network (weighted by their
-        `share` of the step) -> (weighted loss, weighted terms, renders, the renders' gradient)."""
+        """Render views `index` of `texture` (mip-mapped with `mip`), score them and backpropagate through
+        the network (weighted by their `share` of the step) -> (weighted loss, weighted terms, renders,
+        the renders' gradient)."""
         opts, stage = self.opts, self.stage
         with self.clock("render"):
             views, where, window = select_views(stage.bank, index, stage.boxes, opts.supersample)
-            rgb, mask = self.render(texture, views, where, opts.supersample)
+            rgb, mask = self.render(texture, views, where, opts.supersample, mip)
         pixels = rgb.detach().requires_grad_(True)
         with self.clock("network"):
             loss = stage.losses[int(self.scene.stroke_of[index[0]])]

@@ -46,16 +46,17 @@ def build_view_bank(mesh: Mesh, cameras: Cameras, size: int, supersample: int, c
 
 
 def shade_views(texture: torch.Tensor, bank: ViewBank, index: torch.Tensor, background: torch.Tensor,
-                supersample: int) -> tuple[torch.Tensor, torch.Tensor]:
+                supersample: int, mip: list[torch.Tensor] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """Unlit renders (B, 3, H, W) of `texture` (1, 3, T, T) for bank views `index`, and their masks.
 
-    Only covered pixels are sampled (the texture lookup and its backward dominate the render cost).
+    Only covered pixels are sampled (the texture lookup and its backward dominate the render cost);
+    `mip` is the texture's `mip_pyramid` when the caller renders the same texture several times.
     """
     mask = bank.mask[index]                                                    # (B, 1, h, w)
     covered = mask[:, 0] > 0                                                   # (B, h, w)
     uv = bank.uv[index][covered].view(1, 1, -1, 2)                            # (1, 1, P, 2)
     uv_da = None if bank.uv_da is None else bank.uv_da[index][covered].view(1, 1, -1, 2, 2)
-    colors = sample_texture(texture, uv, uv_da)[0, :, 0]                       # (3, P)
+    colors = sample_texture(texture, uv, uv_da, mip)[0, :, 0]                  # (3, P)
     return composite(colors.T, covered, background, supersample)
 
 

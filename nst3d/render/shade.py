@@ -115,14 +115,15 @@ def _bilinear_points(texture: torch.Tensor, uv: torch.Tensor, view: torch.Tensor
 
 
 def _sample_points(texture: torch.Tensor, uv: torch.Tensor, view: torch.Tensor,
-                   uv_da: torch.Tensor | None) -> torch.Tensor:
-    """Bilinear (no `uv_da`) or trilinear mip-mapped lookup (P, C) at uv (P, 2) of views `view`."""
+                   uv_da: torch.Tensor | None, mip: list[torch.Tensor] | None = None) -> torch.Tensor:
+    """Bilinear (no `uv_da`) or trilinear mip-mapped lookup (P, C) at uv (P, 2) of views `view`; `mip`:
+    the texture's `mip_pyramid`, if the caller already has it."""
     if uv_da is None:
         return _bilinear_points(texture, uv, view)
     height, width = texture.shape[-2:]
     du, dv = uv_da[:, 0] * width, uv_da[:, 1] * height                              # (P, 2) texels per pixel
     footprint = (du * du + dv * dv).amax(dim=-1).sqrt()                            # longer screen axis
-    levels = mip_pyramid(texture)
+    levels = mip_pyramid(texture) if mip is None else mip
     lod = footprint.clamp(min=1.0).log2().clamp(max=len(levels) - 1)               # (P,)
     out = torch.zeros(len(uv), texture.shape[1], dtype=texture.dtype, device=texture.device)
     for level in range(math.ceil(lod.max()) + 1 if len(lod) else 1):  # P = 0 still reads level 0 (autograd)
@@ -133,17 +134,18 @@ def _sample_points(texture: torch.Tensor, uv: torch.Tensor, view: torch.Tensor,
     return out
 
 
-def sample_texture(texture: torch.Tensor, uv: torch.Tensor,
-                   uv_da: torch.Tensor | None = None) -> torch.Tensor:
+def sample_texture(texture: torch.Tensor, uv: torch.Tensor, uv_da: torch.Tensor | None = None,
+                   mip: list[torch.Tensor] | None = None) -> torch.Tensor:
     """Sample texture (B|1, C, T, T) at uv (B, H, W, 2) -> (B, C, H, W), differentiable w.r.t. the texture.
 
     Without `uv_da`: bilinear. With `uv_da` (B, H, W, 2, 2), the screen-space uv derivatives, trilinear
     mip-mapping: the level is log2 of the pixel's footprint in texels, so minified textures do not alias.
+    `mip`: the texture's `mip_pyramid`, to build it once for several lookups of one texture.
     """
     batch, height, width, _ = uv.shape
     view = torch.arange(batch, device=uv.device).repeat_interleave(height * width)
     footprint = None if uv_da is None else uv_da.flatten(0, 2)
-    samples = _sample_points(texture, uv.flatten(0, 2), view, footprint)            # (BHW, C)
+    samples = _sample_points(texture, uv.flatten(0, 2), view, footprint, mip)       # (BHW, C)
     return samples.view(batch, height, width, texture.shape[1]).permute(0, 3, 1, 2)
 
 
