@@ -27,7 +27,7 @@ import time
 from pathlib import Path
 
 import torch
-from harness import in_subprocess, parse_args
+from harness import cpu_ticks, in_subprocess, parse_args, steal_share
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "data"
@@ -143,20 +143,22 @@ def end_to_end(device: str) -> dict:
                "--device", device]
     if texture is not None:
         command += ["--texture", str(texture)]
-    began = time.perf_counter()
+    began, ticks = time.perf_counter(), cpu_ticks()
     subprocess.run(command, check=True)
-    wall = time.perf_counter() - began
+    wall, steal = time.perf_counter() - began, steal_share(ticks, cpu_ticks())
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
     record = json.loads((out / "run.json").read_text())
     result = load_mesh(out / "mesh.obj")
     seams = seam_contrast(result, load_image(out / "texture.png")[0])
     original = None if texture is None else load_image(texture)[0]
-    return {"timings": record["timings"], "wall": wall, "heldout": record["heldout_style_distance"],
+    return {"timings": record["timings"], "wall": wall, "steal": steal,
+            "cpu": children.ru_utime + children.ru_stime, "heldout": record["heldout_style_distance"],
             "original": original_distance(device) if texture is not None else None, "seams": seams,
             "speckle": speckle_ratio(result, result.texture, load_image(style), 256),
             "content": content_distance(result, result.texture, original),
             "untouched": untouched(result, result.texture, original, load_image(style)),
             "steps": len(record["history"]),
-            "peak_mib": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024}
+            "peak_mib": children.ru_maxrss / 1024}
 
 
 ABLATIONS = {
@@ -295,6 +297,9 @@ def main() -> None:
                              ("held-out evaluation s", t["evaluation"]), ("export s", t["export_seconds"]),
                              ("end to end s, run + export (target <= 120)", t["end_to_end_seconds"]),
                              ("wall-clock s of the command (with Python's start and imports)", r["wall"]),
+                             ("CPU s of the command (user + system, all threads)", r["cpu"]),
+                             *([("CPU steal during the command (other guests of the host)", r["steal"])]
+                               if r["steal"] is not None else []),
                              ("s / step", t["seconds_per_step"]), ("peak RSS MiB", r["peak_mib"]),
                              ("held-out style distance, final", r["heldout"]["final"]),
                              ("final / initial (the run's colour-matched start)", r["heldout"]["ratio"]),

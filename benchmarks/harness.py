@@ -27,3 +27,22 @@ def in_subprocess(script: str, *args: str) -> dict:
     out = subprocess.run([sys.executable, script, "--case", *args], check=True, capture_output=True,
                          text=True).stdout
     return json.loads(out.strip().splitlines()[-1])
+
+
+def cpu_ticks() -> list[int] | None:
+    """The machine's CPU time so far, in ticks: [user, nice, system, idle, iowait, irq, softirq, steal]
+    (Linux /proc/stat; None elsewhere)."""
+    try:
+        with open("/proc/stat") as stat:
+            return [int(v) for v in stat.readline().split()[1:9]]
+    except (OSError, ValueError):
+        return None
+
+
+def steal_share(before: list[int] | None, after: list[int] | None) -> float | None:
+    """Share of the machine's CPU time between two `cpu_ticks` that the hypervisor gave to other guests:
+    a shared host at work, which makes wall-clock timings slower than this code is."""
+    if before is None or after is None:
+        return None
+    spent = [b - a for a, b in zip(before, after, strict=True)]
+    return spent[7] / max(1, sum(spent))
