@@ -3,7 +3,8 @@
     python docs/make_images.py          # the 2D example (about 1 minute on a 2-core CPU) and the mesh GIFs
     python docs/make_images.py studies  # only the three `nst3d study` sheets (about 6 minutes)
     python docs/make_images.py run      # only the README's run command's GIFs (about 2 minutes)
-    python docs/make_images.py losses   # the style-loss contact sheets (bench_losses.py --only panel first)
+    python docs/make_images.py spot     # only the Spot GIFs (bench_mesh.py --only end-to-end first)
+    python docs/make_images.py losses   # bench_losses.py's contact sheets (run its sections first)
 
 The 2D example stylizes the repo's procedural landscape with its swirls style. The mesh GIFs are the
 end-to-end run of `benchmarks/bench_mesh.py` (Spot + Starry Night from ../shared/data, CLI defaults),
@@ -30,7 +31,8 @@ IMAGES = ROOT / "docs" / "images"
 MESH_RUN = ROOT / "benchmarks" / "out" / "spot_triangulated"
 README_RUN = ["mesh", "meshes/blob.obj", "styles/swirls.jpg", "--preset", "draft"]  # the README's Run command
 SIDE = 256
-LOSS_CASES = ("spot", "blob", "image", "spot_face", "spot_color", "image_color")
+LOSS_CASES = ("spot", "blob", "image", "spot_face", "spot_color", "image_color", "spot_precision",
+              "image_precision")
 STUDIES = {  # README sheet -> `nst3d study` subcommand and its sample inputs
     "study_layers": ["layers", "examples/landscape.jpg"],
     "study_texture": ["texture", "styles/mosaic.jpg"],
@@ -66,6 +68,14 @@ def readme_run() -> None:
         halve_gif(Path(tmp) / "progress.gif", IMAGES / "blob_progress.gif", fps=6, final_hold=1.0)
 
 
+def spot_gifs() -> None:
+    """The end-to-end benchmark's Spot run (CLI defaults): its turntable and progress GIFs, halved."""
+    if not (MESH_RUN / "turntable.gif").exists():
+        sys.exit(f"{MESH_RUN} is missing: run `python benchmarks/bench_mesh.py --only end-to-end` first")
+    halve_gif(MESH_RUN / "turntable.gif", IMAGES / "spot_turntable.gif", fps=8, final_hold=0)
+    halve_gif(MESH_RUN / "progress.gif", IMAGES / "spot_progress.gif", fps=6, final_hold=1.0)
+
+
 def loss_sheets() -> None:
     """benchmarks/bench_losses.py's contact sheets (one row per loss, the same views) as JPEGs."""
     for case in LOSS_CASES:
@@ -82,17 +92,17 @@ def main() -> None:
     if sys.argv[1:] == ["run"]:
         readme_run()
         return
+    if sys.argv[1:] == ["spot"]:
+        spot_gifs()
+        return
     study_sheets()
     if sys.argv[1:] == ["studies"]:
         return
-    if not (MESH_RUN / "turntable.gif").exists():
-        sys.exit(f"{MESH_RUN} is missing: run `python benchmarks/bench_mesh.py --only end-to-end` first")
+    spot_gifs()
     subprocess.run([sys.executable, "-m", "nst3d", "image", str(ROOT / "examples" / "landscape.jpg"),
                     str(ROOT / "styles" / "swirls.jpg"), "--size", "320", "--backbone", "vgg16-hed",
                     "--quiet", "-o", str(IMAGES / "landscape_swirls.jpg")], check=True)
     (IMAGES / "landscape_swirls.json").unlink()  # the record is not part of the docs
-    halve_gif(MESH_RUN / "turntable.gif", IMAGES / "spot_turntable.gif", fps=8, final_hold=0)
-    halve_gif(MESH_RUN / "progress.gif", IMAGES / "spot_progress.gif", fps=6, final_hold=1.0)
     readme_run()
 
 

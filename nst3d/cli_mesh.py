@@ -29,9 +29,10 @@ INPUTS = [
     Input("force", bool, typer.Option(False, "--force", help="Overwrite the outputs of an earlier run in an "
                                       "existing --output folder (other files there are kept).")),
     Input("preset", str | None, typer.Option(None, "--preset", help="Start from a preset, then apply the "
-                                             "other flags given: draft (100 steps, 256² texture: about 1 "
-                                             "minute on a 2-core CPU), default, or high (400 steps, 1024² "
-                                             "texture: about 6 minutes). On a GPU each takes seconds.")),
+                                             "other flags given: draft (100 steps, 256² texture: about 1.5 "
+                                             "minutes on a 2-core CPU with AMX), default (240 steps, 512²: "
+                                             "about 2.5), or high (400 steps, 1024²: about 6). Without AMX "
+                                             "(fp32) about 1.5-2x that; on a GPU seconds.")),
     QUIET,
 ]
 

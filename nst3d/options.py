@@ -252,9 +252,9 @@ class MeshOptions(StyleOptions):
     lr: float = option(0.05, "Adam learning rate (texture in logit space).")
     supersample: int = option(1, "Render at this many times the size and box-filter down (antialiasing; "
                               "denser texture gradients).")
-    coarse_fraction: float = option(0.6667, "Fraction of the steps rendered at half --render-size, before the "
-                                    "rest at full size (the network costs about a quarter there; 0: all at "
-                                    "full size).")
+    coarse_fraction: float = option(0.6667, "Fraction of the steps rendered at half --render-size, before "
+                                    "the rest at full size (the network costs about a quarter there; 0: all "
+                                    "at full size).")
     crop: bool = option(True, "Run the network only on the part of each training view that the object "
                         "covers (same pixel density, so the same strokes; background pixels cost nothing).",
                         "--crop/--no-crop")
