@@ -9,7 +9,7 @@ live in the pipelines, which call the helpers at the bottom of this file.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, TypeVar
@@ -58,6 +58,12 @@ COLOR_MATCH = ("auto", "on", "off")
 def option(default: Any, help: str, *flags: str, cli_type: type | None = None) -> Any:
     """A dataclass field with its CLI help text, optional flag names and the type typer parses."""
     return field(default=default, metadata={"help": help, "flags": flags, "cli_type": cli_type})
+
+
+def check_choice(label: str, value: Any, choices: Iterable[str]) -> None:
+    """One clear error listing the choices unless `value` is one of them."""
+    if value not in choices:
+        raise Nst3dError(f"unknown {label} {value!r}; choose one of {', '.join(choices)}")
 
 
 def check_positive(name: str, value: float, integer: bool = False, allow_zero: bool = False) -> None:
@@ -141,14 +147,9 @@ class StyleOptions:
     def __post_init__(self) -> None:
         object.__setattr__(self, "style_blend", parse_floats(self.style_blend, "--style-blend"))
         check_positive("steps", self.steps, integer=True)
-        if self.style_loss not in STYLE_LOSS_LAYERS:
-            raise Nst3dError(f"unknown style loss {self.style_loss!r}; choose one of "
-                             f"{', '.join(STYLE_LOSS_LAYERS)}")
-        if self.color_match not in COLOR_MATCH:
-            raise Nst3dError(f"unknown --color-match {self.color_match!r}; choose one of "
-                             f"{', '.join(COLOR_MATCH)}")
-        if self.precision not in PRECISIONS:
-            raise Nst3dError(f"unknown --precision {self.precision!r}; choose one of {', '.join(PRECISIONS)}")
+        check_choice("style loss", self.style_loss, STYLE_LOSS_LAYERS)
+        check_choice("--color-match", self.color_match, COLOR_MATCH)
+        check_choice("--precision", self.precision, PRECISIONS)
         if self.color_match == "on" and self.preserve_colors:
             raise Nst3dError("--color-match on and --preserve-colors contradict each other (style colours vs "
                              "the content's): choose one")
@@ -185,8 +186,7 @@ class ImageOptions(StyleOptions):
         check_positive("save_every", self.save_every, integer=True, allow_zero=True)
         if self.optimizer not in OPTIMIZERS:
             raise Nst3dError(f"unknown optimizer {self.optimizer!r}; choose {' or '.join(OPTIMIZERS)}")
-        if self.init not in IMAGE_INITS:
-            raise Nst3dError(f"unknown init {self.init!r}; choose one of {', '.join(IMAGE_INITS)}")
+        check_choice("init", self.init, IMAGE_INITS)
         if self.content_weight == 0 and self.style_weight == 0 and self.tv_weight == 0:
             raise Nst3dError("all loss weights are zero: nothing to optimize")
         if self.size > MAX_IMAGE_SIZE:
@@ -310,8 +310,7 @@ class MeshOptions(StyleOptions):
         low, high = self.elevation
         if not (-90 <= low <= high <= 90):
             raise Nst3dError(f"elevation range {self.elevation} must be MIN <= MAX within -90..90 degrees")
-        if self.init not in MESH_INITS:
-            raise Nst3dError(f"unknown init {self.init!r}; choose one of {', '.join(MESH_INITS)}")
+        check_choice("init", self.init, MESH_INITS)
 
 
 # `nst3d mesh --preset`: starting points that the other flags then change (minutes on this 2-core CPU,
@@ -325,8 +324,7 @@ MESH_PRESETS: dict[str, dict[str, Any]] = {
 
 def mesh_preset(name: str) -> MeshOptions:
     """The MeshOptions of a preset: draft (a first look), default, or high (a final)."""
-    if name not in MESH_PRESETS:
-        raise Nst3dError(f"unknown preset {name!r}; choose one of {', '.join(MESH_PRESETS)}")
+    check_choice("preset", name, MESH_PRESETS)
     return MeshOptions(**MESH_PRESETS[name])
 
 
