@@ -244,6 +244,11 @@ class FeatureNet(nn.Module):
             self.register_buffer("shift", -torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1) / std)
         self.caffe_input = backbone.caffe_input
 
+    @property
+    def precision(self) -> str:
+        """The arithmetic of the convolutions, as --precision names it: bf16 or fp32."""
+        return "bf16" if self.bf16 else "fp32"
+
     def preprocess(self, image: torch.Tensor) -> torch.Tensor:
         """RGB [0, 1] -> the backbone's own input convention."""
         x = image * self.scale + self.shift  # caffe: RGB*255 - mean(RGB order), then swap to BGR

@@ -242,7 +242,7 @@ def _result(job: ImageJob, image: torch.Tensor, recorder: FrameRecorder, run: Op
         "parameters": dataclasses.asdict(job.options),
         "backbone": net.backbone_name,
         "arch": net.arch,
-        "precision": "bf16" if net.bf16 else "fp32",
+        "precision": net.precision,
         "style_loss": job.options.style_loss,
         "layers": {"content": job.setup.content_layers, "style": job.setup.style_layers},
         "device": str(job.device),

@@ -477,7 +477,7 @@ def _record(objective: MeshObjective, init: str, run: OptimizeResult, heldout: d
     return {
         "parameters": dataclasses.asdict(objective.opts),
         "backbone": setup.net.backbone_name, "arch": setup.net.arch,
-        "precision": "bf16" if setup.net.bf16 else "fp32",
+        "precision": setup.net.precision,
         "device": str(scene.mesh.vertices.device),
         "style_loss": objective.opts.style_loss,
         "layers": {"style": setup.style_layers, "content": setup.content_layers},
