@@ -209,9 +209,10 @@ class FeatureNet(nn.Module):
     """A VGG truncated after the deepest requested layer; returns {layer: (B, C, h, w)} in float32."""
 
     def __init__(self, backbone: Backbone, layers: Iterable[str], bf16: bool = False):
-        """`bf16`: convolutions under bf16 autocast; on a CPU the input also goes channels-last (as
-        `load_feature_net` makes the weights), which oneDNN's bf16 kernels need to be fast (measured:
-        benchmarks/bench_mesh.py --only layout)."""
+        """`bf16`: convolutions under bf16 autocast, their weights stored in bf16 (the same numbers autocast
+        would make, without re-casting the frozen weights at every call: 5-8% of a CPU step); on a CPU the
+        input also goes channels-last (as `load_feature_net` makes the weights), which oneDNN's bf16 kernels
+        need to be fast (measured: benchmarks/bench_mesh.py --only layout)."""
         super().__init__()
         self.backbone_name = backbone.name
         self.arch = backbone.arch
@@ -226,7 +227,7 @@ class FeatureNet(nn.Module):
                 conv = nn.Conv2d(weight.shape[1], weight.shape[0], 3, padding=1)
                 conv.weight.data.copy_(weight)
                 conv.bias.data.copy_(bias)
-                modules.append(conv)
+                modules.append(conv.to(torch.bfloat16) if bf16 else conv)
             elif layer.startswith("relu"):
                 modules.append(nn.ReLU(inplace=False))
             else:
@@ -254,8 +255,10 @@ class FeatureNet(nn.Module):
         x = image * self.scale + self.shift  # caffe: RGB*255 - mean(RGB order), then swap to BGR
         return x.flip(1) if self.caffe_input else x
 
-    def forward(self, image: torch.Tensor) -> dict[str, torch.Tensor]:
-        wanted = set(self.layers)
+    def forward(self, image: torch.Tensor, layers: Iterable[str] | None = None) -> dict[str, torch.Tensor]:
+        """{layer: features} for the net's layers, or only `layers` (canonical names, some of the net's):
+        the net then stops after the deepest of them."""
+        wanted = set(self.layers if layers is None else layers)
         out = {}
         with torch.autocast(image.device.type, dtype=torch.bfloat16, enabled=self.bf16):
             x = self.preprocess(image)
@@ -265,4 +268,6 @@ class FeatureNet(nn.Module):
                 x = module(x)
                 if name in wanted:
                     out[name] = x.float()
+                    if len(out) == len(wanted):
+                        break
         return out

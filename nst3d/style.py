@@ -134,9 +134,8 @@ def check_style_layers(kind: str, layers: LayerWeights) -> None:
 @torch.no_grad()
 def content_features(net: feats.FeatureNet, images: torch.Tensor,
                      layers: LayerWeights) -> dict[str, torch.Tensor]:
-    """Content targets {layer: (B, C, h, w)} of images (B, 3, H, W)."""
-    found = net(images)
-    return {k: found[k] for k in layers}
+    """Content targets {layer: (B, C, h, w)} of images (B, 3, H, W); VGG runs only as deep as they are."""
+    return net(images, layers)
 
 
 def style_distance(found: Mapping[str, torch.Tensor], targets: StyleTargets,

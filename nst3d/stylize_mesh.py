@@ -247,6 +247,7 @@ class MeshObjective:
         self.fill = island_fill_index(scene.mesh, opts.texture_size)
         self.seam_one, self.seam_two = (p.to(scene.mesh.vertices.device) for p in seam_points(scene.mesh))
         self.use_content = scene.original is not None and opts.content_weight > 0
+        self.original_mip: list[torch.Tensor] | None = None  # the original's mip_pyramid, once needed
 
     def texture(self) -> torch.Tensor:
         """The optimized texture (1, 3, T, T); texels outside the islands are copies of the nearest inside."""
@@ -282,7 +283,9 @@ class MeshObjective:
             else:  # each missing view alone, in a window of this size
                 views, where, _ = select_views(stage.bank, wanted, _sized(stage.boxes, wanted, window),
                                                self.opts.supersample)
-            rgb, _ = self.render(self.scene.original, views, where, self.opts.supersample)
+            if self.original_mip is None and views.uv_da is not None:
+                self.original_mip = mip_pyramid(self.scene.original)
+            rgb, _ = self.render(self.scene.original, views, where, self.opts.supersample, self.original_mip)
             found = content_features(self.setup.net, rgb, layers)
             for j, i in enumerate(missing):
                 cache[(i, window)] = {k: found[k][j:j + 1] for k in layers}

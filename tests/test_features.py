@@ -124,6 +124,18 @@ def test_bf16_autocast_keeps_features_and_losses_within_one_percent():
         assert abs(loss_approx - loss_exact) <= 0.01 * loss_exact
 
 
+def test_bf16_net_stores_the_weights_autocast_would_make():
+    """A bf16 FeatureNet keeps its convolution weights in bf16 (cast once, not at every call) and gives
+    exactly what the fp32 weights give under the same autocast."""
+    bone = feats.load_backbone("vgg16-hed")
+    fp32, bf16 = feats.FeatureNet(bone, ["relu2_1"]), feats.FeatureNet(bone, ["relu2_1"], bf16=True)
+    assert bf16.net[0].weight.dtype == torch.bfloat16 and fp32.net[0].weight.dtype == torch.float32
+    image = torch.rand(1, 3, 24, 24, generator=torch.Generator().manual_seed(0))
+    fp32.bf16 = True  # the same forward (autocast, channels-last input) with fp32 weights
+    with torch.no_grad():
+        assert torch.equal(bf16(image)["relu2_1"], fp32(image)["relu2_1"])
+
+
 def test_precision_sets_the_arithmetic_of_a_run_and_is_recorded():
     """--precision bf16 runs VGG under bf16 (channels-last weights on a CPU), fp32 does not; both say so
     in the record, and they score the same start within 1%."""

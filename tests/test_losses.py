@@ -20,6 +20,20 @@ def test_masked_gram_uses_only_foreground_positions():
     assert torch.allclose(losses.gram(f, mask), losses.gram(fg), atol=1e-6)
 
 
+@pytest.mark.parametrize("layout", [torch.contiguous_format, torch.channels_last])
+@pytest.mark.parametrize("masked", [False, True])
+def test_gram_backward_is_the_exact_derivative_in_either_layout(layout, masked):
+    """gram's own backward (one product, in the layout the features came in) against numeric derivatives,
+    and its gradient keeps that layout (a mismatch would make autograd add the two paths slowly)."""
+    generator = torch.Generator().manual_seed(1)
+    f = torch.randn(2, 3, 4, 5, dtype=torch.float64, generator=generator).contiguous(memory_format=layout)
+    mask = (torch.rand(2, 1, 4, 5, generator=generator) > 0.3).double() if masked else None
+    f.requires_grad_(True)
+    assert torch.autograd.gradcheck(lambda x: losses.gram(x, mask), (f,))
+    (losses.gram(f, mask) * torch.randn(2, 3, 3, dtype=torch.float64)).sum().backward()
+    assert f.grad.is_contiguous(memory_format=layout)
+
+
 def test_relative_content_and_style_values():
     target = {"a": torch.tensor([[[[2.0, 0.0]]]])}
     value = {"a": torch.tensor([[[[1.0, 1.0]]]])}
