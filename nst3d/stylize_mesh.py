@@ -248,6 +248,7 @@ class MeshObjective:
         self.seam_one, self.seam_two = (p.to(scene.mesh.vertices.device) for p in seam_points(scene.mesh))
         self.use_content = scene.original is not None and opts.content_weight > 0
         self.original_mip: list[torch.Tensor] | None = None  # the original's mip_pyramid, once needed
+        self.deck: list[int] = []  # training views still to draw before the bank is reshuffled
 
     def texture(self) -> torch.Tensor:
         """The optimized texture (1, 3, T, T); texels outside the islands are copies of the nearest inside."""
@@ -259,6 +260,16 @@ class MeshObjective:
         """Unlit renders (B, 3, H, W) of `texture` (its `mip_pyramid`: `mip`) for `views[index]` over the
         background, and masks."""
         return shade_views(texture, views, index, self.scene.background, supersample, mip)
+
+    def draw(self, count: int) -> torch.Tensor:
+        """The next `count` training views (bank indices): the bank in a shuffled order, reshuffled once all
+        were drawn, so every view trains equally often (independent draws leave some views for a stage)."""
+        picks = []
+        while len(picks) < count:
+            if not self.deck:
+                self.deck = torch.randperm(len(self.scene.cameras.eye), generator=self.generator).tolist()
+            picks.append(self.deck.pop())
+        return torch.tensor(picks, device=self.scene.mesh.vertices.device)
 
     def after_step(self, step: int) -> None:
         """Move to the next stage of the schedule when this one's steps are done."""
@@ -294,8 +305,7 @@ class MeshObjective:
     def __call__(self) -> tuple[torch.Tensor, dict[str, float]]:
         opts, stage = self.opts, self.stage
         with self.clock("render"):
-            index = torch.randint(len(stage.bank), (opts.views_per_step,), generator=self.generator)
-            index = index.to(self.scene.mesh.vertices.device)
+            index = self.draw(opts.views_per_step)
             texture = self.texture()
             mip = None if stage.bank.uv_da is None else mip_pyramid(texture)  # once for the step's views
         # Cropped views go through the network one by one on the CPU (each in its own window: the least

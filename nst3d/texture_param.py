@@ -1,10 +1,13 @@
 """Texture parameterizations for optimizing a UV texture from renders.
 
 A texel is hit by few pixels of a few views, so per-texel parameters get sparse, noisy gradients and
-barely move. A Laplacian-pyramid parameterization (a sum of upsampled levels, each half the size of the
-previous) lets coarse levels move whole regions at once while fine levels add detail; `levels=1` is the
-plain per-texel parameterization. Values live in logit space so the texture stays in (0, 1) with no
-clamping that would zero gradients.
+barely move. A Laplacian-pyramid parameterization (levels each half the size of the previous; from the
+coarsest, each partial sum is upsampled 2x and added to the next finer level) lets coarse levels move
+whole regions at once while fine levels add detail; `levels=1` is the plain per-texel parameterization.
+The cascade costs one full-size upsampling a step instead of one per level (its backward was the
+largest part of the texture's own cost at 512²), and a coarse texel spreads as a smooth bump rather
+than a bilinear tent with creases on its grid. Values live in logit space so the texture stays in (0, 1)
+with no clamping that would zero gradients.
 """
 
 from __future__ import annotations
@@ -17,7 +20,8 @@ LOGIT_EPS = 1e-2   # a start texel at 0 or 1 sits where sigmoid is still 1% stee
 
 
 class PyramidTexture(nn.Module):
-    """A (1, 3, H, W) texture = sigmoid(sum of bilinearly upsampled pyramid levels)."""
+    """A (1, 3, H, W) texture = sigmoid(the pyramid levels, summed coarse to fine through 2x bilinear
+    upsamplings)."""
 
     def __init__(self, init: torch.Tensor, levels: int = 4):
         super().__init__()
@@ -32,7 +36,7 @@ class PyramidTexture(nn.Module):
             [nn.Parameter(finest.new_zeros(1, 3, max(1, h >> i), max(1, w >> i))) for i in range(1, levels)])
 
     def forward(self) -> torch.Tensor:
-        total = self.levels[0]
-        for level in self.levels[1:]:
-            total = total + F.interpolate(level, size=self.size, mode="bilinear", align_corners=False)
+        total = self.levels[-1]
+        for level in reversed(self.levels[:-1]):  # cascaded: each sum upsampled 2x onto the next finer level
+            total = level + F.interpolate(total, size=level.shape[-2:], mode="bilinear", align_corners=False)
         return torch.sigmoid(total)

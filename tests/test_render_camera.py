@@ -61,7 +61,10 @@ def test_random_views_are_reproducible_and_in_range():
     assert ((distance >= 2.5 - 1e-5) & (distance <= 3.0 + 1e-5)).all()
     assert ((elevation >= -15.0 - 1e-3) & (elevation <= 45.0 + 1e-3)).all()
     azimuth = torch.rad2deg(torch.atan2(a.eye[:, 0], a.eye[:, 2])) % 360
-    assert azimuth.min() < 60 and azimuth.max() > 300                      # spread over the full turn
+    # a Latin hypercube: exactly one view in each 1/64 slice of the turn, of the elevations, of the distances
+    for values, low, high in ((azimuth, 0.0, 360.0), (elevation, -15.0, 45.0), (distance, 2.5, 3.0)):
+        slices = ((values - low) / (high - low) * 64).floor().long().clamp(0, 63)
+        assert torch.equal(slices.sort().values, torch.arange(64))
 
 
 def test_turntable_views_turn_once_from_the_front():

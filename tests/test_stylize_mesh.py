@@ -222,3 +222,16 @@ def test_preset_is_a_starting_point_that_typed_flags_change(monkeypatch, capsys,
     assert parameters["texture_size"] == 256 and parameters["steps"] == 2  # the preset's, and the flag's
     code, _, err = run_cli(monkeypatch, capsys, "mesh", mesh_path, style_png, "--preset", "fast")
     assert code == 2 and "unknown preset 'fast'" in err
+
+
+def test_training_views_are_drawn_as_a_shuffled_deck(small_torus):
+    """Every view of the bank is drawn once before any is drawn again (and in a new order each round)."""
+    from nst3d.options import MeshOptions
+    from nst3d.stylize_mesh import _set_up
+
+    opts = MeshOptions(texture_size=64, render_size=64, bank_size=8, backbone="vgg16-hed", gif_every=0)
+    objective, _ = _set_up(small_torus, [STYLE], None, opts, torch.device("cpu"))
+    rounds = torch.cat([objective.draw(2) for _ in range(12)]).view(3, 8)      # 24 draws from 8 views
+    for drawn in rounds:
+        assert sorted(drawn.tolist()) == list(range(8))
+    assert not torch.equal(rounds[0], rounds[1]) or not torch.equal(rounds[1], rounds[2])

@@ -100,9 +100,13 @@ def random_views(n: int, generator: torch.Generator | None = None,
                  elevation: tuple[float, float] = (-15.0, 45.0), distance: tuple[float, float] = (2.5, 3.0),
                  fov: tuple[float, float] = (35.0, 45.0),
                  device: torch.device | str | None = None) -> Cameras:
-    """n views with azimuth uniform over 360 degrees and elevation, distance, FoV uniform in their ranges."""
+    """n views with azimuth uniform over 360 degrees and elevation, distance, FoV uniform in their ranges,
+    drawn as a Latin hypercube: each quantity takes one value in each of n equal slices of its range, the
+    slices paired at random. The views cover every side evenly (independent draws leave gaps and
+    clumps), so a small bank trains the whole surface whatever the seed."""
     def uniform(low: float, high: float) -> torch.Tensor:
-        return low + (high - low) * torch.rand(n, generator=generator)
+        slices = torch.randperm(n, generator=generator) + torch.rand(n, generator=generator)  # (n,) in [0, n)
+        return low + (high - low) * slices / n
 
     return orbit_cameras(uniform(*distance), uniform(*elevation), uniform(0.0, 360.0), uniform(*fov),
                          device=device)

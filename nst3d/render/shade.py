@@ -85,7 +85,7 @@ def uv_derivatives(uvs: torch.Tensor, face_uvs: torch.Tensor, frags: Fragments) 
 
 def mip_pyramid(texture: torch.Tensor) -> list[torch.Tensor]:
     """Texture (B, C, H, W) and its successive 2x2 box-filtered halvings down to 1 texel (differentiable)."""
-    levels = [texture]
+    levels = [texture.contiguous(memory_format=torch.channels_last)]  # lookups read texels as (H*W, C)
     while max(levels[-1].shape[-2:]) > 1:
         height, width = levels[-1].shape[-2:]
         levels.append(F.adaptive_avg_pool2d(levels[-1], (max(1, height // 2), max(1, width // 2))))
@@ -106,12 +106,11 @@ def _bilinear_points(texture: torch.Tensor, uv: torch.Tensor, view: torch.Tensor
     x1, y1 = (x0 + 1).clamp(max=width - 1), (y0 + 1).clamp(max=height - 1)
     texels = texture.permute(0, 2, 3, 1).reshape(-1, channels)                      # (B*H*W, C)
     base = view * (height * width) if texture.shape[0] > 1 else torch.zeros_like(view)
-
-    def at(row: torch.Tensor, col: torch.Tensor) -> torch.Tensor:
-        return texels.index_select(0, base + row * width + col)
-
-    return ((1 - fy) * ((1 - fx) * at(y0, x0) + fx * at(y0, x1))
-            + fy * ((1 - fx) * at(y1, x0) + fx * at(y1, x1)))
+    # The four corners in one gather: its backward is then one scatter into one zeroed texture gradient.
+    rows, cols = torch.stack([y0, y0, y1, y1]), torch.stack([x0, x1, x0, x1])      # (4, P)
+    corners = texels.index_select(0, (base + rows * width + cols).flatten()).view(4, -1, channels)
+    weights = torch.stack([(1 - fy) * (1 - fx), (1 - fy) * fx, fy * (1 - fx), fy * fx])  # (4, P, 1)
+    return (weights * corners).sum(0)
 
 
 def _sample_points(texture: torch.Tensor, uv: torch.Tensor, view: torch.Tensor,
