@@ -211,8 +211,8 @@ class FeatureNet(nn.Module):
     def __init__(self, backbone: Backbone, layers: Iterable[str], bf16: bool = False):
         """`bf16`: convolutions under bf16 autocast, their weights stored in bf16 (the same numbers autocast
         would make, without re-casting the frozen weights at every call: 5-8% of a CPU step); on a CPU the
-        input also goes channels-last (as `load_feature_net` makes the weights), which oneDNN's bf16 kernels
-        need to be fast (measured: benchmarks/bench_mesh.py --only layout)."""
+        input also goes channels-last (as `load_feature_net` makes the weights, prepacked for oneDNN, see
+        prepacked.py), which oneDNN's bf16 kernels need to be fast (bench_mesh.py --only layout)."""
         super().__init__()
         self.backbone_name = backbone.name
         self.arch = backbone.arch

@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 
 from nst3d import features as feats
-from nst3d import losses
+from nst3d import losses, prepacked
 from nst3d.errors import Nst3dError
 from nst3d.gaussian import Gaussian, blend_gaussians, moments, w2_squared
 from nst3d.nnfm import nnfm_distance, stack_layers, style_pool
@@ -68,6 +68,8 @@ def load_feature_net(options: StyleOptions, device: torch.device, use_content: b
     net = feats.FeatureNet(bone, list(style_w) + list(content_w), bf16=bf16).to(device)
     if bf16 and device.type == "cpu":
         net = net.to(memory_format=torch.channels_last)
+        if prepacked.available():  # weights reordered once for oneDNN, not at every call (same numbers)
+            prepacked.prepack(net.net)
     return FeatureSetup(net, style_w, content_w)
 
 
