@@ -226,7 +226,7 @@ class TextureOptions(ExperimentOptions):
 class MeshOptions(StyleOptions):
     """`nst3d mesh` / `nst3d.stylize_mesh`: a mesh's UV texture optimized from random views."""
 
-    steps: int = option(240, "Optimization steps (each renders --views-per-step views).")
+    steps: int = option(180, "Optimization steps (each renders --views-per-step views).")
     texture_size: int = option(512, f"Side of the square output texture, in texels ({MIN_TEXTURE_SIZE} to "
                                f"{MAX_TEXTURE_SIZE}).")
     render_size: int = option(256, f"Side of each rendered view fed to VGG, in pixels ({MIN_RENDER_SIZE} to "
@@ -252,7 +252,7 @@ class MeshOptions(StyleOptions):
     lr: float = option(0.05, "Adam learning rate (texture in logit space).")
     supersample: int = option(1, "Render at this many times the size and box-filter down (antialiasing; "
                               "denser texture gradients).")
-    coarse_fraction: float = option(0.6667, "Fraction of the steps rendered at half --render-size, before "
+    coarse_fraction: float = option(0.5556, "Fraction of the steps rendered at half --render-size, before "
                                     "the rest at full size (the network costs about a quarter there; 0: all "
                                     "at full size).")
     crop: bool = option(True, "Run the network only on the part of each training view that the object "
@@ -316,7 +316,7 @@ class MeshOptions(StyleOptions):
 # `nst3d mesh --preset`: starting points that the other flags then change (minutes on this 2-core CPU,
 # Spot with a 512² texture; see the README's Performance section)
 MESH_PRESETS: dict[str, dict[str, Any]] = {
-    "draft": {"steps": 100, "texture_size": 256},
+    "draft": {"steps": 100, "coarse_fraction": 0.6667, "texture_size": 256},
     "default": {},
     "high": {"steps": 400, "coarse_fraction": 0.5, "texture_size": 1024},
 }

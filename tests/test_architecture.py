@@ -114,7 +114,7 @@ def test_api_functions_use_their_command_options():
     with pytest.raises(Nst3dError, match="unknown option 'sizee'"):
         nst3d.transfer(None, [], sizee=3)
     assert ReconstructOptions().init == "noise" and TextureOptions().content_weight == 0
-    assert MeshOptions().steps == 240 and ImageOptions().size == 384
+    assert MeshOptions().steps == 180 and ImageOptions().size == 384
 
 
 def test_the_package_face_gives_the_api_functions_even_after_their_submodules_are_imported():
