@@ -29,8 +29,8 @@ INPUTS = [
     Input("force", bool, typer.Option(False, "--force", help="Overwrite the outputs of an earlier run in an "
                                       "existing --output folder (other files there are kept).")),
     Input("preset", str | None, typer.Option(None, "--preset", help="Start from a preset, then apply the "
-                                             "other flags given: draft (100 steps, 256² texture: about 1.5 "
-                                             "minutes on a 2-core CPU with AMX), default (180 steps, 512²: "
+                                             "other flags given: draft (100 steps, 256² texture: about 1 "
+                                             "minute on a 2-core CPU with AMX), default (180 steps, 512²: "
                                              "about 2), or high (400 steps, 1024²: at most 6). Without AMX "
                                              "(fp32) about 1.5-2x that; on a GPU seconds.")),
     QUIET,
