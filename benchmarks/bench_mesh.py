@@ -130,6 +130,7 @@ def curve(name: str, device: str) -> dict:
     """Held-out style distance every 10% of a run against its wall-clock seconds (monitor time excluded)."""
     from nst3d.io import load_image
     from nst3d.mesh import load_mesh
+    from nst3d.options import MeshOptions
     from nst3d.stylize_mesh import stylize_mesh
 
     mesh_path, texture, style = inputs()
@@ -138,17 +139,14 @@ def curve(name: str, device: str) -> dict:
     points, spent, started = [], [0.0], time.perf_counter()
     painting = load_image(style)
     track = name == "new" and mesh.texture is not None  # which texels ever move, for the untouched target
-    moved = [None]
+    if track:
+        start = color_matched_start(mesh, mesh.texture, painting, MeshOptions().texture_size)
+        moved = torch.zeros(start.shape[1:], dtype=torch.bool)
 
     def monitor(step: int, objective, average: torch.Tensor) -> None:
         begin = time.perf_counter()
         if track:
-            if moved[0] is None:
-                start = color_matched_start(objective.scene.source, mesh.texture, painting,
-                                            objective.opts.texture_size)
-                moved[0] = [start, torch.zeros(start.shape[1:], dtype=torch.bool)]
-            now = objective.texture().detach()[0].cpu()
-            moved[0][1] |= (now - moved[0][0]).abs().amax(0) >= 1 / 255
+            moved.logical_or_((objective.texture().detach()[0].cpu() - start).abs().amax(0) >= 1 / 255)
         if step % max(1, objective.opts.steps // 10) == 0 or step == objective.opts.steps:
             points.append((step, begin - started - spent[0], objective.evaluate(average)))
         spent[0] += time.perf_counter() - begin
@@ -158,8 +156,8 @@ def curve(name: str, device: str) -> dict:
     record = result.record
     never = None
     if track:
-        visible = visible_texels(result.mesh, moved[0][1].shape[-1])
-        never = {"visible": int(visible.sum()), "never_moved": int((visible & ~moved[0][1]).sum())}
+        visible = visible_texels(result.mesh, moved.shape[-1])
+        never = {"visible": int(visible.sum()), "never_moved": int((visible & ~moved).sum())}
     return {"points": points, "initial": record["heldout_style_distance"]["initial"],
             "timings": record["timings"], "schedule": record["schedule"],
             "faces": record["mesh"]["faces"], "never_moved": never}

@@ -30,7 +30,6 @@ class PyramidTexture(nn.Module):
         h, w = init.shape[-2:]
         levels = max(1, min(levels, 1 + int(torch.log2(torch.tensor(min(h, w) / 4.0)))))
         finest = torch.logit(init.float().clamp(LOGIT_EPS, 1 - LOGIT_EPS))  # (1, 3, H, W)
-        self.size = (h, w)
         self.levels = nn.ParameterList(
             [nn.Parameter(finest)] +
             [nn.Parameter(finest.new_zeros(1, 3, max(1, h >> i), max(1, w >> i))) for i in range(1, levels)])
