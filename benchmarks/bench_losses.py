@@ -4,7 +4,8 @@
     python benchmarks/bench_losses.py --only panel    # the loss-neutral panel and contact sheets
     python benchmarks/bench_losses.py --only memory   # peak memory and step time of each loss, 2D at 512²
     python benchmarks/bench_losses.py --only strokes  # --surface-strokes vs --screen-strokes, near / far
-    python benchmarks/bench_losses.py --only face     # Spot: content settings that keep its face readable
+    python benchmarks/bench_losses.py --only face     # Spot: settings that keep its face, at what style
+    python benchmarks/bench_losses.py --only limits   # how low Spot's content distance could go
     python benchmarks/bench_losses.py --only color    # gram with --color-match on: Spot and the 2D pair
     python benchmarks/bench_losses.py --only precision  # --precision fp32 vs bf16: Spot and the 2D pair
 
@@ -31,7 +32,7 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from harness import in_subprocess, parse_args
+from harness import cpu_ticks, in_subprocess, parse_args, steal_share
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "data"
@@ -112,6 +113,7 @@ def run_mesh(name: str, options: dict) -> dict:
     from nst3d.io import load_image
     from nst3d.mesh import normalize
     from nst3d.render import render
+    from nst3d.render.camera import orbit_cameras
     from nst3d.style import resize_long_side
     from nst3d.stylize_mesh import heldout_cameras, report_cameras, stylize_mesh
 
@@ -127,10 +129,13 @@ def run_mesh(name: str, options: dict) -> dict:
     scores = neutral_scores(scorer(), rgb, mask, resize_long_side(style, 256), reference)
     sheet, _ = render(surface, report_cameras(2.7, 40.0, "cpu"), 192, texture=result.texture[None],
                       supersample=2, lit=False, background=(1.0, 1.0, 1.0))
+    close, _ = render(surface, orbit_cameras(2.3, torch.tensor([15.0, 15.0]), torch.tensor([160.0, 200.0]),
+                                             40.0, device="cpu"), 200, texture=result.texture[None],
+                      supersample=2, lit=False, background=(1.0, 1.0, 1.0))  # Spot's face, both sides
     timings = result.record["timings"]
     return {"scores": scores, "steps": len(result.record["history"]),
             "seconds": timings["optimization_seconds"], "per_step": timings["seconds_per_step"],
-            "_sheet": sheet}
+            "_sheet": sheet, "_closeup": close}
 
 
 def run_image(options: dict) -> dict:
@@ -171,15 +176,16 @@ def equal_time(case: str, run) -> dict:
     return results
 
 
-def save_sheet(case: str, results: dict) -> Path:
-    """One row per variant (label on the left), the same held-out views (or the 2D output)."""
+def save_sheet(case: str, results: dict, key: str = "_sheet") -> Path:
+    """One row per variant (label on the left), the same held-out views (or the 2D output; `key`
+    "_closeup": Spot's face from both sides)."""
     from PIL import Image, ImageDraw
 
     from nst3d.io import to_uint8
 
     rows, label = [], 16 + 7 * max(len(name) for name in results)
     for variant, result in results.items():
-        images = result["_sheet"]
+        images = result[key]
         strip = torch.cat(list(images), -1)[None]                                  # (1, 3, h, B*w)
         pixels = Image.fromarray(to_uint8(strip))
         labelled = Image.new("RGB", (pixels.width + label, pixels.height), "white")
@@ -271,29 +277,107 @@ def strokes() -> dict:
     return table
 
 
-FACE = {  # Spot with its texture: keeping the face readable (content distance) at the loss's strength
-    "gram": {},
-    "gram, content relu3_1+relu4_2": {"content_layers": "relu3_1,relu4_2"},
-    "w2": {"style_loss": "w2"},
-    "w2, content relu3_1+relu4_2": {"style_loss": "w2", "content_layers": "relu3_1,relu4_2"},
-    "w2, content relu3_1+relu4_2 x2": {"style_loss": "w2", "content_layers": "relu3_1,relu4_2",
-                                       "content_weight": 2.0},
-    "gram, content x3": {"content_weight": 3.0},
-    "gram, content x6": {"content_weight": 6.0},
-    "gram, --preserve-colors": {"preserve_colors": True},
+FACE = {  # Spot with its texture at the mesh defaults (colour-matched): what keeps its face at what style
+    "gram (default)": {},
+    "--lr 0.05": {"lr": 0.05},
+    "--content-weight 2": {"content_weight": 2.0},
+    "--content-weight 4": {"content_weight": 4.0},
+    "--content-weight 6": {"content_weight": 6.0},
+    "--style-layers ...,relu5_1:0.3": {"style_layers": "relu1_1,relu2_1,relu3_1,relu4_1,relu5_1:0.3"},
+    "--style-loss w2": {"style_loss": "w2"},
+    "--steps 540": {"steps": 540},
 }
 
 
 def face() -> dict:
-    """Spot's content settings at the default step count; one sheet row each."""
+    """Spot at the mesh defaults and the settings that trade style for its face; one sheet row each."""
     OUT.mkdir(parents=True, exist_ok=True)
     results = {}
     for name, options in FACE.items():
-        results[name] = run_mesh("spot", {"color_match": "off", **options})  # as measured: before auto
-        print(f"  {name:36} {results[name]['seconds']:6.1f} s  "
+        before = cpu_ticks()
+        results[name] = run_mesh("spot", options)
+        steal = steal_share(before, cpu_ticks())
+        print(f"  {name:32} {results[name]['seconds']:6.1f} s (steal {100 * (steal or 0):4.1f}%)  "
               + "  ".join(f"{k} {v:.4f}" for k, v in results[name]["scores"].items()), flush=True)
-    print(f"  sheet: {save_sheet('spot_face', results)}", flush=True)
+    print(f"  sheets: {save_sheet('spot_face', results)}, "
+          f"{save_sheet('spot_face_closeup', results, '_closeup')}", flush=True)
     return {name: {k: r[k] for k in ("scores", "steps", "seconds")} for name, r in results.items()}
+
+
+def gram_floor(start: torch.Tensor, style: torch.Tensor) -> float:
+    """The least relative error ||F - F0||² / ||F0||² of any feature field F (N, C) whose Gram matrix is
+    exactly the style's, for features F0 (N, C) and the style's (M, C): orthogonal Procrustes,
+    min over F = W S^½ (WᵀW = I) of |S^½|² N + |F0|² - 2 |F0 S^½|_* √N, S the style's Gram."""
+    s = (style.T @ style / len(style)).double()
+    values, vectors = torch.linalg.eigh(s)
+    root = vectors @ torch.diag(values.clamp_min(0).sqrt()) @ vectors.T
+    f0, n = start.double(), len(start)
+    nuclear = torch.linalg.svdvals(f0 @ root).sum() * n ** 0.5
+    return float((n * s.trace() + f0.pow(2).sum() - 2 * nuclear) / f0.pow(2).sum())
+
+
+def free_view(net, start: torch.Tensor, mask: torch.Tensor, style: torch.Tensor, content_weight: float,
+              steps: int = 300) -> torch.Tensor:
+    """One view's pixels (over the object's mask) optimized directly with the mesh's losses and weights
+    (Gram relu1_1..relu5_1 x 10, relu4_2 content x `content_weight` to the colour-matched start, Adam 0.05
+    on a 4-level pyramid): what no texture shared by many views can beat."""
+    from nst3d.losses import content_loss
+    from nst3d.style import style_distance, style_targets
+    from nst3d.texture_param import PyramidTexture
+
+    targets = style_targets(net, [style], dict.fromkeys(GRAM_LAYERS, 1.0), [1.0], "gram")
+    with torch.no_grad():
+        content = {"relu4_2": net(start)["relu4_2"]}
+    param = PyramidTexture(start, levels=4)
+    adam = torch.optim.Adam(param.parameters(), lr=0.05)
+    for _ in range(steps):
+        found = net(param() * mask + start * (1 - mask))
+        loss = (10 * style_distance(found, targets, mask)[0]
+                + content_weight * content_loss(found, content, mask)["relu4_2"].mean())
+        adam.zero_grad()
+        loss.backward()
+        adam.step()
+    return (param() * mask + start * (1 - mask)).detach()
+
+
+def limits() -> dict:
+    """How far Spot's content distance could go at a style distance: (1) per layer, the Procrustes floor
+    for features with exactly the style's Gram; (2) the front view's pixels optimized alone."""
+    from nst3d.io import load_image
+    from nst3d.losses import fit_mask
+    from nst3d.mesh import normalize
+    from nst3d.render import render
+    from nst3d.style import resize_long_side
+    from nst3d.stylize_mesh import heldout_cameras, recolor
+
+    mesh, style_path, _ = mesh_case("spot")
+    style = load_image(style_path)
+    surface, cameras = normalize(mesh), heldout_cameras(2.7, 40.0, "cpu")
+    behind = style.mean((0, 2, 3)).tolist()
+    original, mask = render(surface, cameras, 256, texture=mesh.texture[None], supersample=2, lit=False,
+                            background=behind)
+    net, small = scorer(), resize_long_side(style, 256)
+    table: dict = {"floor": {}, "free_view": {}}
+    with torch.no_grad():
+        found, wanted = net(original), net(small)
+    for layer in ("relu3_1", "relu4_1", "relu4_2", "relu5_1"):
+        keep = fit_mask(mask, found[layer]) > 0.5                                   # (B, 1, h, w)
+        floors = [gram_floor(found[layer][i].flatten(1).T[keep[i].flatten()], wanted[layer][0].flatten(1).T)
+                  for i in range(len(original))]
+        table["floor"][layer] = sum(floors) / len(floors)
+        print(f"  Gram exactly the style's at {layer}: content error at least {table['floor'][layer]:.3f} "
+              f"(mean of the {len(floors)} held-out views)", flush=True)
+    front = 3  # the held-out view that shows the face
+    start, _ = render(surface, cameras, 256, texture=recolor(mesh.texture[None], mesh, [style], [1.0]),
+                      supersample=2, lit=False, background=behind)
+    one = slice(front, front + 1)
+    for weight in (1.0, 3.0, 10.0):
+        image = free_view(net, start[one], mask[one], small, weight)
+        scores = neutral_scores(net, image, mask[one], small, original[one])
+        table["free_view"][weight] = scores
+        print(f"  view {front} alone, content weight {weight:4.1f}: "
+              + "  ".join(f"{k} {v:.4f}" for k, v in scores.items()), flush=True)
+    return table
 
 
 def color() -> dict:
@@ -323,7 +407,7 @@ def precision() -> dict:
 
 
 def main() -> None:
-    args = parse_args(__doc__, ["panel", "memory", "strokes", "face", "color", "precision"])
+    args = parse_args(__doc__, ["panel", "memory", "strokes", "face", "limits", "color", "precision"])
     if args.case:
         print(json.dumps(memory_case(args.case[1])))
         return
@@ -345,6 +429,8 @@ def main() -> None:
         report["strokes"] = strokes()
     if args.only in (None, "face"):
         report["face"] = face()
+    if args.only in (None, "limits"):
+        report["limits"] = limits()
     if args.only in (None, "color"):
         report["color"] = color()
     if args.only in (None, "precision"):

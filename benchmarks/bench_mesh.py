@@ -247,7 +247,7 @@ ABLATIONS = {
     "default (pyramid 4 levels, mip-mapping, seam loss, TV 50, averaging 0.9)": {},
     "2x supersampling on top of mip-mapping": {"supersample": 2},
     "plain texels (levels=1), same lr": {"levels": 1},
-    "plain texels (levels=1), lr x4": {"levels": 1, "lr": 0.2},
+    "plain texels (levels=1), lr 0.2": {"levels": 1, "lr": 0.2},
     "2x supersampling instead of mip-mapping": {"mipmap": False, "supersample": 2},
     "neither mip-mapping nor supersampling": {"mipmap": False},
     "seam loss weight 10 instead of 1000": {"seam_weight": 10.0},

@@ -5,6 +5,7 @@
     python docs/make_images.py run      # only the README's run command's GIFs (about 2 minutes)
     python docs/make_images.py spot     # only the Spot GIFs (bench_mesh.py --only end-to-end first)
     python docs/make_images.py losses   # bench_losses.py's contact sheets (run its sections first)
+    python docs/make_images.py losses spot_face spot_face_closeup   # only these sheets
 
 The 2D example stylizes the repo's procedural landscape with its swirls style. The mesh GIFs are the
 end-to-end run of `benchmarks/bench_mesh.py` (Spot + Starry Night from ../shared/data, CLI defaults),
@@ -31,8 +32,8 @@ IMAGES = ROOT / "docs" / "images"
 MESH_RUN = ROOT / "benchmarks" / "out" / "spot_triangulated"
 README_RUN = ["mesh", "meshes/blob.obj", "styles/swirls.jpg", "--preset", "draft"]  # the README's Run command
 SIDE = 256
-LOSS_CASES = ("spot", "blob", "image", "spot_face", "spot_color", "image_color", "spot_precision",
-              "image_precision")
+LOSS_CASES = ("spot", "blob", "image", "spot_face", "spot_face_closeup", "spot_color", "image_color",
+              "spot_precision", "image_precision")
 STUDIES = {  # README sheet -> `nst3d study` subcommand and its sample inputs
     "study_layers": ["layers", "examples/landscape.jpg"],
     "study_texture": ["texture", "styles/mosaic.jpg"],
@@ -76,9 +77,10 @@ def spot_gifs() -> None:
     halve_gif(MESH_RUN / "progress.gif", IMAGES / "spot_progress.gif", fps=6, final_hold=1.0)
 
 
-def loss_sheets() -> None:
-    """benchmarks/bench_losses.py's contact sheets (one row per loss, the same views) as JPEGs."""
-    for case in LOSS_CASES:
+def loss_sheets(cases: list[str]) -> None:
+    """benchmarks/bench_losses.py's contact sheets (one row per loss, the same views) as JPEGs: `cases`,
+    or all of LOSS_CASES."""
+    for case in cases or LOSS_CASES:
         sheet = ROOT / "benchmarks" / "out" / "losses" / f"{case}_losses.png"
         if not sheet.exists():
             sys.exit(f"{sheet} is missing: run `python benchmarks/bench_losses.py --only panel` first")
@@ -86,8 +88,8 @@ def loss_sheets() -> None:
 
 
 def main() -> None:
-    if sys.argv[1:] == ["losses"]:
-        loss_sheets()
+    if sys.argv[1:2] == ["losses"]:
+        loss_sheets(sys.argv[2:])
         return
     if sys.argv[1:] == ["run"]:
         readme_run()

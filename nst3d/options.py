@@ -23,6 +23,10 @@ STYLE_LOSS_LAYERS = {"gram": DEFAULT_STYLE_LAYERS, "w2": DEFAULT_STYLE_LAYERS,
 DEFAULT_CONTENT_LAYERS = "relu4_2"
 IMAGE_INITS = ("content", "noise", "style")
 MESH_INITS = ("auto", "original", "gray", "noise")
+# Adam's default step on a mesh texture, by start: from the mesh's own texture the half step keeps the
+# eyes and muzzle of Spot at a lower style distance (bench_losses --only face, three seeds); from gray it
+# leaves the style 34% farther after a draft run (blob), so it keeps the full step.
+MESH_LR = {"original": 0.025, "other": 0.05}
 OPTIMIZERS = ("lbfgs", "adam")
 MAX_IMAGE_SIZE = 8192
 MAX_STYLE_SCALE = 8.0     # style images larger than 8x the output only cost memory
@@ -249,7 +253,10 @@ class MeshOptions(StyleOptions):
     color_match: str = option("auto", MESH_COLOR_MATCH_HELP)
     init: str = option("auto", "Start texture: original (the mesh's own), gray or noise; auto = original if "
                        "the mesh has a texture, else gray.")
-    lr: float = option(0.05, "Adam learning rate (texture in logit space).")
+    lr: float | None = option(None, "Adam learning rate (texture in logit space). Default: "
+                              f"{MESH_LR['original']} from the mesh's own texture (its small features, "
+                              f"such as eyes, outlast the first steps), {MESH_LR['other']} from gray or "
+                              "noise (everything is still to paint).")
     supersample: int = option(1, "Render at this many times the size and box-filter down (antialiasing; "
                               "denser texture gradients).")
     coarse_fraction: float = option(0.5556, "Fraction of the steps rendered at half --render-size, before "
@@ -272,6 +279,12 @@ class MeshOptions(StyleOptions):
     seed: int = option(0, "Random seed (views, noise init): the same seed gives the same result on the CPU, "
                        "and nearly the same on CUDA, where texture gradients are summed atomically.")
 
+    def resolved_lr(self, init: str) -> float:
+        """--lr, or its default for the start texture `init` ('original', 'gray' or 'noise')."""
+        if self.lr is not None:
+            return self.lr
+        return MESH_LR["original" if init == "original" else "other"]
+
     def recolors(self, has_content: bool) -> bool:
         """Whether --color-match applies: on, or auto with a texture to recolour (any loss)."""
         if self.color_match == "auto":
@@ -286,8 +299,10 @@ class MeshOptions(StyleOptions):
         check_positive("seam_weight", self.seam_weight, allow_zero=True)
         if not any((self.style_weight, self.content_weight, self.tv_weight, self.seam_weight)):
             raise Nst3dError("all loss weights are zero: nothing to optimize")
-        for name in ("lr", "distance", "fov"):
+        for name in ("distance", "fov"):
             check_positive(name, getattr(self, name))
+        if self.lr is not None:
+            check_positive("lr", self.lr)
         self._check_ranges()
 
     def _check_ranges(self) -> None:

@@ -448,8 +448,8 @@ def stylize_mesh(mesh: str | Path | Mesh, styles: Sequence[torch.Tensor], option
     recorder = TextureRecorder(objective, IterateAverage(opts.average_decay), monitor)
     if opts.gif_every:
         recorder.frames.append(objective.frame(objective.texture()))
-    loop = LoopSettings(opts.steps, "adam", opts.lr, keep_best=False, description="stylizing texture",
-                        progress=progress)
+    loop = LoopSettings(opts.steps, "adam", opts.resolved_lr(init), keep_best=False,
+                        description="stylizing texture", progress=progress)
     run = optimize(list(objective.param.parameters()), objective, loop, callback=recorder)
     with torch.no_grad():
         final = objective.texture().detach() if recorder.average.value is None else recorder.average.value
@@ -497,6 +497,7 @@ def _record(objective: MeshObjective, init: str, run: OptimizeResult, heldout: d
         "stroke_scales": objective.scene.strokes,
         "mesh": {"faces": scene.source.num_faces, "vertices": scene.source.num_vertices,
                  "had_texture": scene.original is not None, "init": init,
+                 "lr": objective.opts.resolved_lr(init),
                  "faces_visible": int(objective.stages[-1].bank.faces_seen.sum())},
         "schedule": [{"render_size": s.size, "steps": s.steps, "cropped_area": _cropped_area(s, supersample)}
                      for s in objective.stages],

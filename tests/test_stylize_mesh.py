@@ -32,6 +32,7 @@ def test_heldout_style_distance_drops_and_visible_texels_all_change(small_torus)
                           style_layers="relu1_1,relu2_1,relu3_1")
     held = result.record["heldout_style_distance"]
     assert held["final"] < 0.5 * held["initial"], held
+    assert result.record["mesh"]["lr"] == 0.05  # from gray everything is still to paint: the full step
     # every texel under a face that some view sees has left the gray it started from
     covered = uv_coverage_mask(small_torus, (64, 64))
     changed = (result.texture - 0.5).abs().amax(0) > 1 / 255
@@ -55,6 +56,17 @@ def test_textured_mesh_keeps_content_and_reports_it(small_torus):
     result = stylize_mesh(textured, [STYLE], **TINY)
     assert result.record["mesh"]["init"] == "original"
     assert all("content" in h for h in result.record["history"])
+    assert result.record["mesh"]["lr"] == 0.025  # from the mesh's own texture: the half step
+
+
+def test_default_lr_follows_the_start_and_an_explicit_one_wins(small_torus):
+    checker = (torch.arange(64)[:, None] // 8 + torch.arange(64)[None] // 8) % 2
+    textured = small_torus.replace(texture=checker.float().expand(3, 64, 64).clone())
+    short = {**TINY, "steps": 3, "gif_every": 0}
+    default = stylize_mesh(textured, [STYLE], **short).texture
+    assert torch.equal(default, stylize_mesh(textured, [STYLE], lr=0.025, **short).texture)
+    assert not torch.equal(default, stylize_mesh(textured, [STYLE], lr=0.05, **short).texture)
+    assert stylize_mesh(textured, [STYLE], init="gray", **short).record["mesh"]["lr"] == 0.05
 
 
 def test_cli_writes_every_output(monkeypatch, capsys, tmp_path, style_png):
