@@ -50,23 +50,25 @@ def test_same_seed_same_texture(small_torus):
     assert small.record["pyramid_levels"] == 3  # capped: the coarsest level keeps 4 texels
 
 
-def test_textured_mesh_keeps_content_and_reports_it(small_torus):
+@pytest.fixture(scope="module")
+def checkered_torus(small_torus) -> Mesh:
     checker = (torch.arange(64)[:, None] // 8 + torch.arange(64)[None] // 8) % 2
-    textured = small_torus.replace(texture=checker.float().expand(3, 64, 64).clone())
-    result = stylize_mesh(textured, [STYLE], **TINY)
+    return small_torus.replace(texture=checker.float().expand(3, 64, 64).clone())
+
+
+def test_textured_mesh_keeps_content_and_reports_it(checkered_torus):
+    result = stylize_mesh(checkered_torus, [STYLE], **TINY)
     assert result.record["mesh"]["init"] == "original"
     assert all("content" in h for h in result.record["history"])
     assert result.record["mesh"]["lr"] == 0.025  # from the mesh's own texture: the half step
 
 
-def test_default_lr_follows_the_start_and_an_explicit_one_wins(small_torus):
-    checker = (torch.arange(64)[:, None] // 8 + torch.arange(64)[None] // 8) % 2
-    textured = small_torus.replace(texture=checker.float().expand(3, 64, 64).clone())
+def test_default_lr_follows_the_start_and_an_explicit_one_wins(checkered_torus):
     short = {**TINY, "steps": 3, "gif_every": 0}
-    default = stylize_mesh(textured, [STYLE], **short).texture
-    assert torch.equal(default, stylize_mesh(textured, [STYLE], lr=0.025, **short).texture)
-    assert not torch.equal(default, stylize_mesh(textured, [STYLE], lr=0.05, **short).texture)
-    assert stylize_mesh(textured, [STYLE], init="gray", **short).record["mesh"]["lr"] == 0.05
+    default = stylize_mesh(checkered_torus, [STYLE], **short).texture
+    assert torch.equal(default, stylize_mesh(checkered_torus, [STYLE], lr=0.025, **short).texture)
+    assert not torch.equal(default, stylize_mesh(checkered_torus, [STYLE], lr=0.05, **short).texture)
+    assert stylize_mesh(checkered_torus, [STYLE], init="gray", **short).record["mesh"]["lr"] == 0.05
 
 
 def test_cli_writes_every_output(monkeypatch, capsys, tmp_path, style_png):
