@@ -24,11 +24,13 @@ Contact sheets (one row per variant, the same views) go to benchmarks/out/losses
 
 from __future__ import annotations
 
+import importlib
 import json
 import platform
 import resource
 import time
 from pathlib import Path
+from unittest import mock
 
 import torch
 import torch.nn.functional as F
@@ -344,9 +346,19 @@ def free_view(net, start: torch.Tensor, mask: torch.Tensor, style: torch.Tensor,
     return (param() * mask + start * (1 - mask)).detach()
 
 
+def judged_views(content_weight: float) -> dict:
+    """Spot at the mesh defaults, trained on the 8 held-out views themselves instead of random cameras:
+    what a texture those views share reaches on the very views it is scored on."""
+    module = importlib.import_module("nst3d.stylize_mesh")
+    cameras = module.heldout_cameras(2.7, 40.0, "cpu")
+    with mock.patch.object(module, "random_views", lambda *_, **__: cameras):
+        return run_mesh("spot", {"content_weight": content_weight, "bank_size": len(cameras.eye)})
+
+
 def limits() -> dict:
     """How far Spot's content distance could go at a style distance: (1) per layer, the Procrustes floor
-    for features with exactly the style's Gram; (2) the front view's pixels optimized alone."""
+    for features with exactly the style's Gram; (2) the front view's pixels optimized alone; (3) a texture
+    trained on the held-out views it is scored on."""
     from nst3d.io import load_image
     from nst3d.losses import fit_mask
     from nst3d.mesh import normalize
@@ -380,6 +392,11 @@ def limits() -> dict:
         scores = neutral_scores(net, image, mask[one], small, original[one])
         table["free_view"][weight] = scores
         print(f"  view {front} alone, content weight {weight:4.1f}: "
+              + "  ".join(f"{k} {v:.4f}" for k, v in scores.items()), flush=True)
+    table["judged_views"] = {}
+    for weight in (1.0, 3.0, 10.0):
+        scores = table["judged_views"][weight] = judged_views(weight)["scores"]
+        print(f"  texture trained on the {len(cameras.eye)} held-out views, content weight {weight:4.1f}: "
               + "  ".join(f"{k} {v:.4f}" for k, v in scores.items()), flush=True)
     return table
 
