@@ -9,7 +9,7 @@ from typing import Any
 
 import typer
 
-from nst3d.batch import glob_jobs, read_manifest, run_batch
+from nst3d.batch import glob_jobs, read_manifest, run_batch, status_counts
 from nst3d.cli_options import Input, register, typed_options
 from nst3d.errors import Nst3dError
 from nst3d.options import MeshOptions
@@ -31,7 +31,11 @@ INPUTS = [
     Input("ray", str | None, typer.Option(None, "--ray", metavar="ADDRESS", help="Run the jobs as Ray "
                                           "tasks: a cluster address, 'auto' (the running cluster) or "
                                           "'local' (start one here). Needs pip install -e \".[ray]\".")),
-    Input("verbose", bool, typer.Option(False, "--verbose", help="Show each job's own progress bar.")),
+    Input("preset", str | None, typer.Option(None, "--preset", help="Mesh jobs start from a preset of "
+                                             "`nst3d mesh` (draft, default, high); the other flags and each "
+                                             "row's options then change it. Image jobs ignore it.")),
+    Input("verbose", bool, typer.Option(False, "--verbose", help="Show each job's own progress bar (with "
+                                        "--workers 1, not on Ray).")),
 ]
 
 
@@ -42,14 +46,18 @@ def batch_command(options: MeshOptions, ctx: typer.Context, manifest: Path | Non
     Options of `nst3d mesh` given here apply to every job (image jobs take the ones they share).
     Example: nst3d batch --meshes 'meshes/*.obj' --styles 'styles/*.jpg' -o out/batch --steps 100
     """
-    if (manifest is None) == (meshes is None or styles is None):
+    if (manifest is None) == (meshes is None or styles is None) or (manifest and (meshes or styles)):
         raise Nst3dError("give a MANIFEST, or both --meshes and --styles (not both ways)")
+    if run["verbose"] and (run["workers"] > 1 or run["ray"]):
+        raise Nst3dError("--verbose shows one job's progress at a time: only with --workers 1, not --ray")
     if not 1 <= run["workers"] <= 64:
         raise Nst3dError(f"--workers {run['workers']}: use 1 to 64")
     defaults = typed_options(ctx, options, SKIP)  # typed flags apply to every job unless its row says
-    jobs = read_manifest(manifest, defaults) if manifest is not None else glob_jobs(meshes, styles, defaults)
+    preset = run.pop("preset")
+    jobs = (read_manifest(manifest, defaults, preset) if manifest is not None
+            else glob_jobs(meshes, styles, defaults, preset))
     summaries = run_batch(jobs, output, **run)  # workers, ray, verbose
-    counts = {s: sum(v["status"] == s for v in summaries.values()) for s in ("done", "skipped", "failed")}
+    counts = status_counts(summaries)
     print(f"wrote {output}/ ({len(jobs)} jobs: {counts['done']} done, {counts['skipped']} skipped, "
           f"{counts['failed']} failed; batch.json, index.html)")
     if counts["failed"]:

@@ -9,6 +9,8 @@ live in the pipelines, which call the helpers at the bottom of this file.
 from __future__ import annotations
 
 import math
+import numbers
+import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
@@ -64,24 +66,44 @@ def option(default: Any, help: str, *flags: str, cli_type: type | None = None) -
     return field(default=default, metadata={"help": help, "flags": flags, "cli_type": cli_type})
 
 
+def is_number(value: Any) -> bool:
+    """A real number (int, float, numpy scalar), not a bool and not a numeric string."""
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
+def check_types(options: Any) -> None:
+    """One clear error for a value of the wrong kind, as a manifest row or the API can give: a number where
+    the default is a number, true or false for a flag, text for text (layers: also a list of names)."""
+    for f in fields(options):
+        value, default = getattr(options, f.name), f.default
+        if isinstance(default, bool):
+            ok, kind = isinstance(value, bool), "true or false"
+        elif isinstance(default, int | float):
+            ok, kind = is_number(value), "a number"
+        elif isinstance(default, str):
+            names = f.name.endswith("_layers") and isinstance(value, list | tuple)
+            ok, kind = isinstance(value, str) or (names and all(isinstance(v, str) for v in value)), "text"
+        else:
+            continue
+        if not ok:
+            raise Nst3dError(f"{f.name} must be {kind}, got {value!r}")
+
+
 def check_choice(label: str, value: Any, choices: Iterable[str]) -> None:
     """One clear error listing the choices unless `value` is one of them."""
-    if value not in choices:
+    if not isinstance(value, str) or value not in choices:
         raise Nst3dError(f"unknown {label} {value!r}; choose one of {', '.join(choices)}")
 
 
 def check_positive(name: str, value: float, integer: bool = False, allow_zero: bool = False) -> None:
     """One clear error unless `value` is a finite number > 0 (>= 0 with allow_zero; whole with integer)."""
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        number = math.nan
+    number = float(value) if is_number(value) else math.nan
     ok = math.isfinite(number) and (number >= 0 if allow_zero else number > 0)
     if integer:
         ok = ok and float(value).is_integer()
     if not ok:
         kind = "a whole number" if integer else "a finite number"
-        raise Nst3dError(f"{name} must be {kind} {'>= 0' if allow_zero else '> 0'}, got {value}")
+        raise Nst3dError(f"{name} must be {kind} {'>= 0' if allow_zero else '> 0'}, got {value!r}")
 
 
 def parse_floats(text: str | Sequence[float] | None, what: str) -> tuple[float, ...] | None:
@@ -113,7 +135,7 @@ class StyleOptions:
     """What both pipelines share: the loss weights and layers, the styles, the network, the seed."""
 
     steps: int = option(80, "Optimization steps (one VGG forward+backward each).")
-    style_weight: float = option(10.0, "Weight of the style (Gram) loss.")
+    style_weight: float = option(10.0, "Weight of the style loss (the --style-loss distance).")
     content_weight: float = option(1.0, "Weight of the content loss.")
     tv_weight: float = option(0.0, "Total-variation weight (smooths high-frequency noise).")
     style_loss: str = option("gram", STYLE_LOSS_HELP)
@@ -149,6 +171,9 @@ class StyleOptions:
         return self.color_match == "on"
 
     def __post_init__(self) -> None:
+        check_types(self)
+        if self.weights is not None and not isinstance(self.weights, str | os.PathLike):
+            raise Nst3dError(f"weights must be a file path, got {self.weights!r}")
         object.__setattr__(self, "style_blend", parse_floats(self.style_blend, "--style-blend"))
         check_positive("steps", self.steps, integer=True)
         check_choice("style loss", self.style_loss, STYLE_LOSS_LAYERS)
@@ -222,7 +247,7 @@ class TextureOptions(ExperimentOptions):
     """`nst3d texture` / `nst3d.synthesize_texture`: white noise optimized to match a style's Grams."""
 
     style_layers: str = option("auto", STYLE_LAYERS_HELP, "--layers", "--style-layers")
-    style_weight: float = option(1.0, "Weight of the style (Gram) loss.")
+    style_weight: float = option(1.0, "Weight of the style loss (the --style-loss distance).")
     content_weight: float = option(0.0, "Weight of the content loss (synthesis has none).")
 
 
@@ -242,7 +267,10 @@ class MeshOptions(StyleOptions):
                              "+-10%.")
     fov: float = option(40.0, "Vertical field of view in degrees; jittered by +-5.")
     content_weight: float = option(1.0, "Weight of keeping the mesh's own texture (content loss on "
-                                   "renders); ignored without one.")
+                                   "renders); ignored without one. Higher keeps more of its features "
+                                   "(eyes, patches) at less style: on Spot, 2 and 4 bring the content "
+                                   "distance down 13% and 24% for a 9% and 33% larger style distance "
+                                   "(README: Spot's face).")
     tv_weight: float = option(50.0, "Total-variation weight on the rendered surface (silhouettes excluded): "
                               "removes pixel-level speckle.")
     seam_weight: float = option(1000.0, "Weight of keeping colors equal on both sides of UV seams (0: off).")
@@ -293,6 +321,9 @@ class MeshOptions(StyleOptions):
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        if not (isinstance(self.elevation, list | tuple) and len(self.elevation) == 2
+                and all(is_number(v) for v in self.elevation)):
+            raise Nst3dError(f"elevation must be two numbers, MIN MAX, got {self.elevation!r}")
         object.__setattr__(self, "elevation", tuple(self.elevation))
         for name in ("texture_size", "render_size", "views_per_step", "supersample", "levels", "bank_size"):
             check_positive(name, getattr(self, name), integer=True)
@@ -301,8 +332,6 @@ class MeshOptions(StyleOptions):
             raise Nst3dError("all loss weights are zero: nothing to optimize")
         for name in ("distance", "fov"):
             check_positive(name, getattr(self, name))
-        if self.lr is not None:
-            check_positive("lr", self.lr)
         self._check_ranges()
 
     def _check_ranges(self) -> None:
@@ -379,6 +408,7 @@ class RenderOptions:
     device: str = option("auto", DEVICE_HELP)
 
     def __post_init__(self) -> None:
+        check_types(self)
         checks = [(_between(self.size, 16, 4096, integer=True), f"--size {self.size}: use 16 to 4096 pixels"),
                   (_between(self.distance, 0, MAX_DISTANCE) and self.distance > 0,
                    f"--distance {self.distance}: use a number > 0 and <= {MAX_DISTANCE:g} (the mesh fits the "
@@ -400,8 +430,7 @@ class RenderOptions:
 
 def _between(value: float, low: float, high: float, integer: bool = False) -> bool:
     """A finite number within [low, high] (and whole, with integer)."""
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
+    if not is_number(value):
         return False
+    number = float(value)
     return math.isfinite(number) and low <= number <= high and (not integer or number.is_integer())

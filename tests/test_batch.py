@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import threading
 import time
@@ -16,7 +17,9 @@ from conftest import make_content, make_style, run_cli
 from PIL import Image
 
 from nst3d.batch import glob_jobs, read_manifest, run_batch
+from nst3d.batch.jobs import job_hash
 from nst3d.errors import Nst3dError
+from nst3d.mesh import referenced_files
 from nst3d.mesh.shapes import torus
 
 TINY_MESH = {"steps": 2, "texture_size": 32, "render_size": 64, "gif_every": 0, "bank_size": 4,
@@ -81,9 +84,8 @@ def test_local_run_writes_every_job_and_a_rerun_skips_them(local_run, inputs):
                                                 "done")
     assert (local_run / "ring_stripes" / "texture.png").exists()
     assert (local_run / "blend" / "image.png").exists()
-    started = time.perf_counter()
     again = run_batch(read_manifest(manifest(inputs, four_jobs(inputs))), local_run)
-    assert {s["status"] for s in again.values()} == {"skipped"} and time.perf_counter() - started < 10
+    assert {s["status"] for s in again.values()} == {"skipped"}
     assert no_leftovers(local_run)
 
 
@@ -116,6 +118,11 @@ def test_a_failing_job_does_not_stop_the_others_and_is_retried(inputs, tmp_path)
     ({"mesh": "{d}/ring.obj", "styles": "{d}/stripes.png", "steps": -1}, "row 3, field 'steps'"),
     ({"mesh": "{d}/ring.obj", "styles": "{d}/stripes.png", "output": "photo_stripes"}, "duplicate output"),
     ({"kind": "video", "mesh": "{d}/ring.obj", "styles": "{d}/stripes.png"}, "row 3, field 'kind'"),
+    ({"kind": ["mesh"], "mesh": "{d}/ring.obj", "styles": "{d}/stripes.png"}, "row 3, field 'kind'"),
+    ({"mesh": "{d}/ring.obj", "styles": "{d}/stripes.png", "texture": 5}, "row 3, field 'texture'"),
+    ({"mesh": "{d}/ring.obj", "styles": "{d}/stripes.png", "steps": "100"}, "row 3, field 'steps'"),
+    ({"mesh": "{d}/ring.obj", "styles": "{d}/stripes.png", "elevation": [0, 30, 60]}, "field 'elevation'"),
+    ({"mesh": "{d}/ring.obj", "styles": "{d}/stripes.png", "crop": "yes"}, "row 3, field 'crop'"),
 ])
 def test_bad_manifests_are_one_line_errors_before_anything_runs(monkeypatch, capsys, inputs, tmp_path, row,
                                                                 message):
@@ -135,6 +142,39 @@ def test_cli_flags_apply_to_every_job_unless_the_row_says(monkeypatch, capsys, i
     assert code == 2 and "give a MANIFEST" in err
     with pytest.raises(Nst3dError, match="matches no file"):
         glob_jobs(str(inputs / "*.nothing"), str(inputs / "*.png"))
+
+
+def test_preset_starts_the_mesh_jobs_and_flags_and_rows_change_it(monkeypatch, capsys, inputs, tmp_path):
+    rows = four_jobs(inputs)
+    del rows[0]["steps"]
+    jobs = read_manifest(manifest(tmp_path, rows), {"seed": 3}, preset="draft")
+    mesh, image = jobs[0].options, jobs[2].options
+    assert (mesh.steps, mesh.coarse_fraction, mesh.texture_size, mesh.seed) == (100, 0.6667, 32, 3)
+    assert image.steps == 2 and image.seed == 3                  # image jobs keep their own
+    crossed = glob_jobs(str(inputs / "*.obj"), str(inputs / "stripes.png"), {"steps": 7}, preset="high")
+    assert {(j.options.steps, j.options.texture_size) for j in crossed} == {(7, 1024)}
+    for args, message in [(["--preset", "fast"], "unknown preset 'fast'"),
+                          (["--meshes", str(inputs / "*.obj")], "give a MANIFEST"),
+                          (["--workers", "2", "--verbose"], "--verbose")]:
+        code, _, err = run_cli(monkeypatch, capsys, "batch", manifest(tmp_path, rows), "-o", tmp_path / "out",
+                               *args)
+        assert code == 2 and message in err and err.count("\n") == 1, err
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_changed_texture_behind_an_obj_redoes_the_job(inputs, tmp_path):
+    for name in ("torus.obj", "torus.mtl", "torus.png"):
+        shutil.copy(Path(__file__).resolve().parents[1] / "meshes" / name, tmp_path / name)
+    job = glob_jobs(str(tmp_path / "torus.obj"), str(inputs / "stripes.png"))[0]
+    before = job_hash(job)
+    texture = Image.open(tmp_path / "torus.png").convert("RGB")
+    texture.putpixel((0, 0), tuple(255 - v for v in texture.getpixel((0, 0))))
+    texture.save(tmp_path / "torus.png")
+    edited = job_hash(job)
+    assert edited != before
+    (tmp_path / "torus.mtl").write_text((tmp_path / "torus.mtl").read_text() + "\n# edited\n")
+    assert job_hash(job) != edited
+    assert referenced_files(tmp_path / "torus.obj") == [tmp_path / "torus.mtl", tmp_path / "torus.png"]
 
 
 def test_gallery_images_all_load_in_chromium(local_run):

@@ -52,6 +52,32 @@ def test_any_numeric_option_value_is_accepted_or_one_clear_error(kind, data):
         assert "\n" not in str(exc) and str(exc)
 
 
+ANYTHING = st.one_of(NUMBERS, st.booleans(), st.none(), st.text(max_size=8),
+                     st.sampled_from(["10", "0.5", "yes"]),
+                     st.lists(st.one_of(st.integers(-5, 90), st.text(max_size=4)), max_size=3))
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@SETTINGS
+@given(data=st.data())
+def test_a_value_of_the_wrong_kind_is_one_clear_error_never_a_later_crash(kind, data):
+    """A manifest row or an API call can give any JSON value: it is checked at once, so what is accepted
+    has the kind of its default (numbers stay numbers, flags stay bools, text stays text)."""
+    field = data.draw(st.sampled_from([f for f in dataclasses.fields(kind) if f.name != "weights"]))
+    value = data.draw(ANYTHING)
+    try:
+        made = getattr(kind(**{field.name: value}), field.name)
+    except Nst3dError as exc:
+        assert "\n" not in str(exc) and str(exc)
+        return
+    if isinstance(field.default, bool):
+        assert isinstance(made, bool)
+    elif isinstance(field.default, int | float):
+        assert isinstance(made, int | float) and not isinstance(made, bool) and not isinstance(value, str)
+    elif isinstance(field.default, str):
+        assert isinstance(made, str) or field.name.endswith("_layers")
+
+
 @SETTINGS
 @given(size=st.one_of(st.integers(16, 40), st.integers(-10**9, 15), st.integers(4097, 10**12)),
        distance=NUMBERS, elevation=NUMBERS, azimuth=NUMBERS, fov=NUMBERS,

@@ -20,7 +20,7 @@ from pathlib import Path
 from tqdm.auto import tqdm
 
 from nst3d.batch.gallery import write_gallery
-from nst3d.batch.jobs import job_summary, run_job
+from nst3d.batch.jobs import job_summary, run_job, status_counts
 from nst3d.batch.manifest import Job
 from nst3d.errors import Nst3dError
 from nst3d.records import write_record
@@ -109,7 +109,7 @@ def run_ray(ray, jobs: Sequence[Job], outdir: Path) -> Iterator[dict]:
 
 
 def _write_summary(outdir: Path, summaries: dict[str, dict], jobs: Sequence[Job], seconds: float) -> None:
-    counts = {s: sum(v["status"] == s for v in summaries.values()) for s in ("done", "skipped", "failed")}
+    counts = status_counts(summaries)
     ordered = [summaries.get(j.name) or job_summary(j, "pending") for j in jobs]
     write_record({"counts": counts, "seconds": round(seconds, 3), "jobs": ordered}, outdir / "batch.json")
 
@@ -141,8 +141,7 @@ def run_batch(jobs: Sequence[Job], outdir: str | Path, workers: int = 1, ray: st
             summaries[summary["name"]] = summary
             _write_summary(outdir, summaries, jobs, time.perf_counter() - started)
             bar.update(1)
-            bar.set_postfix({s: sum(v["status"] == s for v in summaries.values())
-                             for s in ("done", "failed", "skipped")}, refresh=False)
+            bar.set_postfix(status_counts(summaries), refresh=False)
     finally:
         bar.close()
         results.close()

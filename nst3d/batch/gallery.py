@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+from nst3d.batch.jobs import status_counts
 from nst3d.batch.manifest import Job
 from nst3d.io import atomic_output
 from nst3d.report.html import escape, figure, table, thumbnail_jpeg, write_page
@@ -59,6 +60,6 @@ def _card(job: Job, summary: dict | None, outdir: Path) -> str:
 def write_gallery(outdir: Path, jobs: Sequence[Job], summaries: dict[str, dict]) -> Path:
     """Write OUTDIR/index.html for the jobs as they stand."""
     cards = "".join(_card(job, summaries.get(job.name), outdir) for job in jobs)
-    counts = {s: sum(v["status"] == s for v in summaries.values()) for s in ("done", "skipped", "failed")}
+    counts = status_counts(summaries)
     head = f'<p class="muted">{len(jobs)} jobs: ' + ", ".join(f"{v} {k}" for k, v in counts.items()) + "</p>"
     return write_page(outdir / "index.html", "nst3d batch", f'{head}<div class="grid">{cards}</div>')

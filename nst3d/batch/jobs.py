@@ -15,9 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from nst3d.batch.manifest import Job
-from nst3d.errors import Nst3dError
 from nst3d.image import transfer
 from nst3d.io import load_image, save_image, staged_directory
+from nst3d.mesh import referenced_files
 from nst3d.records import write_record
 from nst3d.stylize_mesh import stylize_mesh, write_mesh_outputs
 from nst3d.version import __version__
@@ -34,11 +34,13 @@ def _file_digest(path: Path) -> str:
 
 
 def job_hash(job: Job) -> str:
-    """sha256 of what decides a job's result: input bytes, options, kind and the nst3d version.
+    """sha256 of what decides a job's result: input bytes (with the files a mesh names: its MTL and
+    textures, a glTF's buffers), options, kind and the nst3d version.
 
     The device is left out: a finished job is not redone because it ran on another machine.
     """
-    files = [job.source, *job.styles, *([job.texture] if job.texture else [])]
+    side = referenced_files(job.source) if job.kind == "mesh" else []  # an OBJ's MTL and textures, ...
+    files = [job.source, *side, *job.styles, *([job.texture] if job.texture else [])]
     options = {k: v for k, v in dataclasses.asdict(job.options).items() if k != "device"}
     what = {"kind": job.kind, "files": [_file_digest(p) for p in files], "version": __version__,
             "options": options, "texture": job.texture is not None}
@@ -96,10 +98,16 @@ def job_summary(job: Job, status: str, error: str | None = None) -> dict:
             "style_distance": None, "error": error}
 
 
+def status_counts(summaries: dict[str, dict]) -> dict[str, int]:
+    """How many of the summaries are done, skipped and failed."""
+    return {s: sum(v["status"] == s for v in summaries.values()) for s in ("done", "skipped", "failed")}
+
+
 def run_job(job: Job, outdir: str | Path, device: str | None = None, progress: bool = False) -> dict:
     """Run (or skip) one job -> its summary: name, status (done, skipped, failed), seconds, quality, error.
 
-    A failure of the job itself is recorded, not raised: the other jobs go on. Ctrl-C is raised.
+    A failure of the job itself (any exception) is recorded, not raised: the other jobs go on. Ctrl-C is
+    raised.
     """
     started = time.perf_counter()
     if device is not None:
@@ -115,7 +123,7 @@ def run_job(job: Job, outdir: str | Path, device: str | None = None, progress: b
         runner = _run_mesh if job.kind == "mesh" else _run_image
         record = runner(job, folder, digest, progress)
         summary["style_distance"] = quality(record)
-    except (Nst3dError, OSError, RuntimeError, ValueError, MemoryError) as exc:
+    except Exception as exc:  # one job's error, of any kind, must not stop the batch
         message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         summary.update(status="failed", error=f"{type(exc).__name__}: {message}"[:500])
     summary["seconds"] = round(time.perf_counter() - started, 3)

@@ -24,7 +24,7 @@ from typing import Any
 
 from nst3d.errors import Nst3dError
 from nst3d.io import check_input_file
-from nst3d.options import ImageOptions, MeshOptions, StyleOptions
+from nst3d.options import MESH_PRESETS, ImageOptions, MeshOptions, StyleOptions, check_choice
 
 KINDS: dict[str, type[StyleOptions]] = {"mesh": MeshOptions, "image": ImageOptions}
 INPUT_KEY = {"mesh": "mesh", "image": "content"}
@@ -90,21 +90,26 @@ def check_options(kind: str, values: dict[str, Any], where: str) -> StyleOptions
         raise Nst3dError(f"{where}: {exc}") from None
 
 
-def expand_row(row: dict[str, Any], number: int, defaults: dict[str, Any]) -> list[Job]:
-    """The jobs of one manifest row (defaults: options for every job, the row's own win)."""
+def expand_row(row: dict[str, Any], number: int, defaults: dict[str, Any], preset: str | None = None
+               ) -> list[Job]:
+    """The jobs of one manifest row (defaults: options for every job, the row's own win; a mesh job starts
+    from the `preset`'s options, under both)."""
     where = f"manifest row {number}" if number else "--meshes/--styles"
     kind = row.get("kind", "mesh")
-    if kind not in KINDS:
+    if not isinstance(kind, str) or kind not in KINDS:
         raise Nst3dError(f"{where}, field 'kind': {kind!r} is not one of {', '.join(KINDS)}")
     key = INPUT_KEY[kind]
     for needed in (key, "styles"):
         if needed not in row:
             raise Nst3dError(f"{where}: missing field {needed!r} (a {kind} job needs {key} and styles)")
-    if not isinstance(row[key], str):
-        raise Nst3dError(f"{where}, field {key!r}: expected a path or glob")
+    for name in (key, "texture", "output"):
+        if name in row and not isinstance(row[name], str):
+            raise Nst3dError(f"{where}, field {name!r}: expected a path or glob" if name != "output" else
+                             f"{where}, field 'output': expected a folder name")
     settings = {k: v for k, v in row.items() if k not in JOB_KEYS}
     shared = {k: v for k, v in defaults.items() if k in {f.name for f in dataclasses.fields(KINDS[kind])}}
-    options = check_options(kind, {**shared, **settings}, where)
+    base = MESH_PRESETS[preset] if preset is not None and kind == "mesh" else {}
+    options = check_options(kind, {**base, **shared, **settings}, where)
     texture = _matches(row["texture"], f"{where}, field 'texture'")[0] if row.get("texture") else None
     sources, style_sets = _matches(row[key], f"{where}, field {key!r}"), _style_sets(row["styles"], where)
     template = row.get("output", "{input}_{style}")
@@ -135,8 +140,11 @@ def _check_names(jobs: list[Job]) -> None:
         seen[job.name] = job
 
 
-def read_manifest(path: str | os.PathLike, defaults: dict[str, Any] | None = None) -> list[Job]:
-    """Every job of a JSON Lines manifest, checked before anything runs."""
+def read_manifest(path: str | os.PathLike, defaults: dict[str, Any] | None = None, preset: str | None = None
+                  ) -> list[Job]:
+    """Every job of a JSON Lines manifest, checked before anything runs (`preset`: a MESH_PRESETS name
+    for the mesh jobs' starting options)."""
+    _check_preset(preset)
     path = check_input_file(path, "manifest")
     jobs: list[Job] = []
     try:
@@ -153,15 +161,22 @@ def read_manifest(path: str | os.PathLike, defaults: dict[str, Any] | None = Non
             raise Nst3dError(message) from None
         if not isinstance(row, dict):
             raise Nst3dError(f"manifest row {number}: expected a JSON object, got {type(row).__name__}")
-        jobs += expand_row(row, number, defaults or {})
+        jobs += expand_row(row, number, defaults or {}, preset)
     if not jobs:
         raise Nst3dError(f"manifest {path}: no jobs in it")
     _check_names(jobs)
     return jobs
 
 
-def glob_jobs(meshes: str, styles: str, defaults: dict[str, Any] | None = None) -> list[Job]:
+def glob_jobs(meshes: str, styles: str, defaults: dict[str, Any] | None = None, preset: str | None = None
+              ) -> list[Job]:
     """The cross product of `--meshes GLOB` and `--styles GLOB` as mesh jobs."""
-    jobs = expand_row({"kind": "mesh", "mesh": meshes, "styles": [styles]}, 0, defaults or {})
+    _check_preset(preset)
+    jobs = expand_row({"kind": "mesh", "mesh": meshes, "styles": [styles]}, 0, defaults or {}, preset)
     _check_names(jobs)
     return jobs
+
+
+def _check_preset(preset: str | None) -> None:
+    if preset is not None:
+        check_choice("preset", preset, MESH_PRESETS)

@@ -2,9 +2,9 @@
 
 from nst3d.mesh.core import Mesh, normalization, normalize
 from nst3d.mesh.export import export_glb, export_obj
-from nst3d.mesh.load import MESH_SUFFIXES, load_mesh
+from nst3d.mesh.load import MESH_SUFFIXES, load_mesh, referenced_files
 from nst3d.mesh.unwrap import ensure_uvs
 from nst3d.mesh.uvraster import bake_colors, pad_texture, uv_coverage_mask
 
 __all__ = ["MESH_SUFFIXES", "Mesh", "bake_colors", "ensure_uvs", "export_glb", "export_obj", "load_mesh",
-           "normalization", "normalize", "pad_texture", "uv_coverage_mask"]
+           "normalization", "normalize", "pad_texture", "referenced_files", "uv_coverage_mask"]

@@ -13,10 +13,12 @@ from __future__ import annotations
 
 import codecs
 import io
+import json
 import os
 import re
 from dataclasses import dataclass, replace
 from pathlib import Path
+from urllib.parse import unquote
 
 import numpy as np
 import torch
@@ -242,13 +244,42 @@ def _obj_materials(path: Path) -> dict[str, tuple[np.ndarray | None, Path | None
         raise Nst3dError(f"mesh {path}: cannot read its materials ({exc})") from None
 
 
-def _read_obj_materials(path: Path) -> dict[str, tuple[np.ndarray | None, Path | None]]:
+def _mtl_library(path: Path) -> tuple[str, Path] | None:
+    """The OBJ's first mtllib line -> (as written, the path it names), or None without one."""
     with open(path, encoding="utf-8-sig", errors="replace") as handle:
         library = next((line.split(None, 1)[1].strip() for line in handle
                         if line.startswith("mtllib") and len(line.split(None, 1)) == 2), None)
-    if library is None:
+    return None if library is None else (library, path.parent / library.replace("\\", "/"))
+
+
+def referenced_files(path: str | os.PathLike) -> list[Path]:
+    """The existing files besides `path` that load_mesh reads for it (an OBJ's material library and its
+    textures, a glTF's external buffers and images): what a result depends on beyond the mesh file."""
+    path = Path(path)
+    if path.suffix.lower() == ".obj":
+        named = _mtl_library(path)
+        if named is None or not named[1].is_file():
+            return []
+        textures = {texture for _, texture in _obj_materials(path).values() if texture is not None}
+        return [named[1], *sorted(t for t in textures if t.is_file())]
+    if path.suffix.lower() == ".gltf":
+        try:
+            document = json.loads(path.read_text(encoding="utf-8-sig"))
+        except (OSError, ValueError):
+            return []  # load_mesh reports what is wrong with the file itself
+        lists = [document.get(key) for key in ("buffers", "images")] if isinstance(document, dict) else []
+        uris = {e.get("uri") for entries in lists if isinstance(entries, list) for e in entries
+                if isinstance(e, dict)}
+        files = (path.parent / unquote(u) for u in uris if isinstance(u, str) and not u.startswith("data:"))
+        return sorted(f for f in files if f.is_file())
+    return []
+
+
+def _read_obj_materials(path: Path) -> dict[str, tuple[np.ndarray | None, Path | None]]:
+    named = _mtl_library(path)
+    if named is None:
         return {}
-    mtl = path.parent / library.replace("\\", "/")
+    library, mtl = named
     if not mtl.exists():
         notice(f"mesh {path}: material library {library} not found; loading without materials")
         return {}
