@@ -16,6 +16,7 @@ from nst3d.io import IMAGE_SUFFIXES, check_output_path, load_image, save_gif, sa
 from nst3d.options import ImageOptions, ReconstructOptions, TextureOptions
 from nst3d.records import write_record
 from nst3d.report.run import image_report_path, write_image_report
+from nst3d.runtime import interrupt_held
 
 OUTPUT = output_option("Output image (.png/.jpg/...). A .json record of the run is written next to it. "
                        "Default: a name made from the inputs, in this folder.")
@@ -49,18 +50,19 @@ def run_and_write(job: Callable[..., img.StylizeResult], output: Path, gif: Path
     else:
         options = dataclasses.replace(options, gif_every=0)  # no frames to collect
     result = job(options=options, snapshot=lambda x: save_image(x, output), progress=progress, **images)
-    save_image(result.image, output)
-    written = [str(output)]
-    if gif is not None:
-        save_gif(result.frames, gif, fps=8)
-        written.append(str(gif))
-    record = {"command": sys.argv[1] if len(sys.argv) > 1 else None, "argv": sys.argv[1:], "inputs": inputs,
-              "outputs": written + [str(output.with_suffix(".json"))], **result.record}
-    write_record(record, output.with_suffix(".json"))
-    if report:
-        written.append(str(write_image_report(output.with_suffix(".json"))))
+    with interrupt_held() as held:  # a Ctrl-C while writing: write everything first
+        save_image(result.image, output)
+        written = [str(output)]
+        if gif is not None:
+            save_gif(result.frames, gif, fps=8)
+            written.append(str(gif))
+        record = {"command": sys.argv[1] if len(sys.argv) > 1 else None, "argv": sys.argv[1:],
+                  "inputs": inputs, "outputs": written + [str(output.with_suffix(".json"))], **result.record}
+        write_record(record, output.with_suffix(".json"))
+        if report:
+            written.append(str(write_image_report(output.with_suffix(".json"))))
     _print_summary(result, written)
-    if result.interrupted:
+    if result.interrupted or held:
         raise KeyboardInterrupt
 
 

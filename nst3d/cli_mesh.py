@@ -13,6 +13,7 @@ import typer
 from nst3d.cli_options import QUIET, Input, output_option, register, typed_options
 from nst3d.io import check_output_dir, load_image
 from nst3d.options import MeshOptions, mesh_preset
+from nst3d.runtime import interrupt_held
 from nst3d.stylize_mesh import stylize_mesh, write_mesh_outputs
 
 SKIP = ("bank_size",)  # an API-only knob
@@ -52,12 +53,13 @@ def mesh_command(options: MeshOptions, ctx: typer.Context, mesh: Path, styles: l
     result = stylize_mesh(mesh, style_images, options, texture=texture, progress=not flags["quiet"])
     inputs = {"mesh": str(mesh), "texture": None if texture is None else str(texture),
               "styles": [str(s) for s in styles], "preset": flags["preset"]}
-    written = write_mesh_outputs(result, outdir, force, {"argv": sys.argv[1:], **inputs})
-    held = result.record["heldout_style_distance"]
+    with interrupt_held() as held:  # a Ctrl-C while writing: the folder is finished first
+        written = write_mesh_outputs(result, outdir, force, {"argv": sys.argv[1:], **inputs})
+    distance = result.record["heldout_style_distance"]
     print(f"wrote {outdir}/ ({', '.join(written)}) in "
           f"{result.record['timings']['total_seconds']:.0f} s; held-out style distance "
-          f"{held['initial']:.3g} -> {held['final']:.3g} ({held['ratio']:.0%})")
-    if result.interrupted:
+          f"{distance['initial']:.3g} -> {distance['final']:.3g} ({distance['ratio']:.0%})")
+    if result.interrupted or held:
         raise KeyboardInterrupt
 
 

@@ -29,7 +29,7 @@ from nst3d.options import (
     blend_weights,
     make_options,
 )
-from nst3d.runtime import resolve_device, seed_everything
+from nst3d.runtime import interrupt_held, resolve_device, seed_everything
 from nst3d.style import FeatureSetup, StyleLoss, content_features, load_feature_net, style_targets
 from nst3d.style import keep_content_colors as keep_colors
 from nst3d.style import resize_long_side as resize
@@ -209,7 +209,14 @@ def stylize(content: torch.Tensor | None = None, styles: Sequence[torch.Tensor] 
     # coarse scales whose short side would drop below the minimum are skipped (very wide or tall images)
     sizes = [s for s in scale_sizes(opts.size, opts.scales) if min(job.shape_at(s)) >= MIN_IMAGE_SIDE]
     for index, long_side in enumerate(sizes):
-        recorder.objective = objective = _objective_at(job, long_side, image)
+        with interrupt_held() as held:  # a Ctrl-C while the next scale is set up keeps this one's image
+            objective = _objective_at(job, long_side, image)
+        if held and run is not None:
+            run = dataclasses.replace(run, interrupted=True)
+            break
+        if held:
+            raise KeyboardInterrupt  # before the first step: nothing to keep yet
+        recorder.objective = objective
         height, width = objective.x.shape[-2:]
         loop = LoopSettings(opts.steps, opts.optimizer, opts.lr, progress=progress,
                             description=f"scale {index + 1} {width}x{height}")
@@ -221,7 +228,11 @@ def stylize(content: torch.Tensor | None = None, styles: Sequence[torch.Tensor] 
                            "seconds_per_step": run.seconds / max(1, len(run.history))})
         if run.interrupted or run.diverged:
             break
-    return _result(job, image, recorder, run, final_hw)
+    with interrupt_held() as held:
+        result = _result(job, image, recorder, run, final_hw)
+    if held:
+        result.interrupted = result.record["interrupted"] = True
+    return result
 
 
 def _result(job: ImageJob, image: torch.Tensor, recorder: FrameRecorder, run: OptimizeResult,

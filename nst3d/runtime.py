@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import random
+import signal
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import numpy as np
 import torch
@@ -65,3 +69,25 @@ def notice(message: str) -> None:
     import sys
 
     print(f"note: {message}", file=sys.stderr)
+
+
+@contextmanager
+def interrupt_held() -> Iterator[list[bool]]:
+    """While a result is finished and written: the first Ctrl-C is noted (the yielded list gets an entry)
+    and the work goes on, so nothing is lost; a second one stops it. A no-op outside the main thread."""
+    held: list[bool] = []
+    if threading.current_thread() is not threading.main_thread():
+        yield held
+        return
+
+    def hold(signum, frame) -> None:
+        if held:
+            raise KeyboardInterrupt
+        held.append(True)
+        notice("interrupted: finishing the result first (Ctrl-C again to stop at once)")
+
+    previous = signal.signal(signal.SIGINT, hold)
+    try:
+        yield held
+    finally:
+        signal.signal(signal.SIGINT, previous)

@@ -32,7 +32,7 @@ from nst3d.records import write_record
 from nst3d.render.camera import Cameras, orbit_cameras, random_views, turntable_views
 from nst3d.render.shade import mip_pyramid
 from nst3d.report.run import write_mesh_report
-from nst3d.runtime import notice, resolve_device, seed_everything
+from nst3d.runtime import interrupt_held, notice, resolve_device, seed_everything
 from nst3d.seams import sample_points, seam_points
 from nst3d.style import (
     FeatureSetup,
@@ -451,14 +451,17 @@ def stylize_mesh(mesh: str | Path | Mesh, styles: Sequence[torch.Tensor], option
     loop = LoopSettings(opts.steps, "adam", opts.resolved_lr(init), keep_best=False,
                         description="stylizing texture", progress=progress)
     run = optimize(list(objective.param.parameters()), objective, loop, callback=recorder)
-    with torch.no_grad():
-        final = objective.texture().detach() if recorder.average.value is None else recorder.average.value
-        if opts.preserve_colors and objective.scene.original is not None:
-            final = keep_content_colors(final, objective.scene.original)
-    with clock("evaluation"):
-        heldout = {"initial": heldout_initial, "final": objective.evaluate(final)}
-    if opts.gif_every:
-        recorder.frames.append(objective.frame(final))
+    with interrupt_held() as held:  # a Ctrl-C from here on still delivers the result
+        with torch.no_grad():
+            final = objective.texture().detach() if recorder.average.value is None else recorder.average.value
+            if opts.preserve_colors and objective.scene.original is not None:
+                final = keep_content_colors(final, objective.scene.original)
+        with clock("evaluation"):
+            heldout = {"initial": heldout_initial, "final": objective.evaluate(final)}
+        if opts.gif_every:
+            recorder.frames.append(objective.frame(final))
+    if held:
+        run = dataclasses.replace(run, interrupted=True)
     if run.diverged:
         notice("the optimization diverged; the exported texture is the one before that (try a lower --lr)")
     record = _record(objective, init, run, heldout, started)
@@ -472,7 +475,7 @@ def _sized(boxes: torch.Tensor, index: torch.Tensor, window: tuple[int, int]) ->
     return sized
 
 
-def _cropped_area(stage: Stage, supersample: int) -> float:
+def _cropped_area(stage: Stage) -> float:
     """Mean share of a full view that the network sees for one view (1.0 without --crop)."""
     if stage.boxes is None:
         return 1.0
@@ -486,7 +489,6 @@ def _record(objective: MeshObjective, init: str, run: OptimizeResult, heldout: d
     scene, setup, clock = objective.scene, objective.setup, objective.clock
     timings = {name: clock.seconds.get(name, 0.0) for name in ("render", "network", "setup", "evaluation")}
     timings["optimizer"] = run.seconds - run.eval_seconds - run.callback_seconds
-    supersample = objective.opts.supersample
     return {
         "parameters": dataclasses.asdict(objective.opts),
         "backbone": setup.net.backbone_name, "arch": setup.net.arch,
@@ -499,7 +501,7 @@ def _record(objective: MeshObjective, init: str, run: OptimizeResult, heldout: d
                  "had_texture": scene.original is not None, "init": init,
                  "lr": objective.opts.resolved_lr(init),
                  "faces_visible": int(objective.stages[-1].bank.faces_seen.sum())},
-        "schedule": [{"render_size": s.size, "steps": s.steps, "cropped_area": _cropped_area(s, supersample)}
+        "schedule": [{"render_size": s.size, "steps": s.steps, "cropped_area": _cropped_area(s)}
                      for s in objective.stages],
         "pyramid_levels": len(objective.param.levels),  # --levels, capped: the coarsest level keeps 4 texels
         "heldout_style_distance": {**heldout, "ratio": heldout["final"] / max(heldout["initial"], 1e-12)},

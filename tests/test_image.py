@@ -1,3 +1,6 @@
+import os
+import signal
+
 import pytest
 import torch
 from conftest import as_tensor, make_content, make_style
@@ -35,6 +38,23 @@ def test_transfer_moves_toward_style_and_seed_reproduces():
     c = img.stylize(CONTENT, [STYLE], **{**kwargs, "seed": 8})
     assert torch.equal(a.image, b.image)
     assert not torch.equal(a.image, c.image)
+    history = img.stylize(CONTENT, [STYLE], size=48, steps=8, **FAST).record["history"]  # from the photo
+    assert history[-1]["style"] < 0.5 * history[0]["style"]
+
+
+def test_a_ctrl_c_while_the_next_scale_is_set_up_keeps_the_finished_scale(monkeypatch):
+    real, calls = img._objective_at, []
+
+    def interrupted_at_the_second_scale(job, long_side, previous):
+        calls.append(long_side)
+        if len(calls) == 2:
+            os.kill(os.getpid(), signal.SIGINT)  # held: this scale's setup still finishes
+        return real(job, long_side, previous)
+
+    monkeypatch.setattr(img, "_objective_at", interrupted_at_the_second_scale)
+    result = img.stylize(CONTENT, [STYLE], size=128, steps=3, scales=2, progress=False, backbone="vgg16-hed")
+    assert result.interrupted and result.record["interrupted"] and calls == [64, 128]
+    assert len(result.record["history"]) == 3 and result.image.shape == (1, 3, 96, 128)
 
 
 def test_multiscale_runs_each_scale_and_adam_works():

@@ -1,8 +1,13 @@
+import os
+import signal
+import threading
+import time
+
 import pytest
 import torch
 
 from nst3d.errors import Nst3dError
-from nst3d.runtime import fast_bf16, resolve_device, use_bf16
+from nst3d.runtime import fast_bf16, interrupt_held, resolve_device, use_bf16
 
 
 def test_devices_resolve_or_give_clear_errors(monkeypatch):
@@ -35,3 +40,28 @@ def test_bf16_on_cpus_only_with_amx_and_precision_picks_it(monkeypatch, amx):
     assert use_bf16("fp32", cpu) is False and use_bf16("bf16", cpu) is True
     monkeypatch.delattr(torch.cpu, "_is_amx_tile_supported")   # a torch without the probe: fp32
     assert fast_bf16(cpu) is False
+
+
+def test_a_first_ctrl_c_while_finishing_is_held_and_a_second_stops(capsys):
+    before = signal.getsignal(signal.SIGINT)
+    with pytest.raises(KeyboardInterrupt), interrupt_held() as held:
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(0.05)  # Python runs the handler between bytecodes of the main thread
+        assert held == [True] and "Ctrl-C again" in capsys.readouterr().err
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(1)
+        raise AssertionError("the second Ctrl-C did not stop the block")
+    assert signal.getsignal(signal.SIGINT) is before  # restored
+
+
+def test_interrupt_held_leaves_signals_alone_outside_the_main_thread():
+    seen = []
+
+    def worker():
+        with interrupt_held() as held:
+            seen.append((held, signal.getsignal(signal.SIGINT)))
+
+    thread = threading.Thread(target=worker)
+    thread.start()
+    thread.join()
+    assert seen == [([], signal.getsignal(signal.SIGINT))]
