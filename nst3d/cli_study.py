@@ -30,8 +30,8 @@ app = typer.Typer(name="study", help="The classic comparison tables as one run e
 OUTPUT = output_option("Output folder (default: study_<kind>_<inputs>/ here). Gets each cell's PNG and "
                        "JSON, sheet.png and study.json.")
 FORCE = Input("force", bool, typer.Option(False, "--force", help="Write into an existing folder that is not "
-                                          "empty (the files of the study written there before are "
-                                          "removed; other files are kept)."))
+                                          "empty (the study written there before is replaced once "
+                                          "the new one finishes a cell; other files are kept)."))
 CONTENT = Input("content", Path, typer.Argument(..., metavar="CONTENT", help="Content image."))
 STYLES = Input("styles", list[Path], typer.Argument(..., metavar="STYLE", help="Style image(s); several "
                                                     "blend (--style-blend)."))

@@ -210,18 +210,24 @@ def weight_cells(base: ImageOptions, weights: Sequence[str], starts: Sequence[st
 # --- the folder -------------------------------------------------------------------------------------
 
 def prepare_folder(folder: str | Path, force: bool) -> Path:
-    """Create the output folder; an existing one with files needs `force`, and then loses the files of
-    the study written there before (listed in its study.json), so two studies' cells never mix."""
+    """Create the output folder; an existing one with files needs `force`. A study written there before
+    stays whole until the new one has a finished cell, and is then replaced (see _remove_previous)."""
     folder = check_output_dir(folder, force)
     folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def _remove_previous(folder: Path, keep: Sequence[str]) -> None:
+    """Delete the files of the study written in `folder` before (listed in its study.json) that the new
+    one does not write, so that two studies' cells never mix."""
     try:
         previous = json.loads((folder / RECORD).read_text()).get("files", [])
     except (OSError, ValueError, AttributeError):
         previous = []
     for name in previous:
-        if isinstance(name, str) and name == Path(name).name and (folder / name).is_file():
+        plain = isinstance(name, str) and name == Path(name).name and name not in keep
+        if plain and (folder / name).is_file():
             (folder / name).unlink()
-    return folder
 
 
 # --- running ----------------------------------------------------------------------------------------
@@ -252,7 +258,8 @@ def run_study(study: Study, job: Job, folder: Path, progress: bool = True) -> St
         raise
     finally:
         bar.close()
-    _write_summary(study, outcome, folder, time.perf_counter() - started)
+    if outcome.done or not (folder / RECORD).exists():  # nothing finished: an earlier study stays whole
+        _write_summary(study, outcome, folder, time.perf_counter() - started)
     return outcome
 
 
@@ -321,6 +328,7 @@ def _write_summary(study: Study, outcome: StudyResult, folder: Path, seconds: fl
     with atomic_output(folder / SHEET) as tmp:
         sheet.save(tmp, format="PNG", optimize=True)
     outcome.files += [SHEET, RECORD]
+    _remove_previous(folder, outcome.files)
     cells = [{"name": d.cell.name, "column": d.cell.column, "row": d.cell.row, "settings": d.cell.settings,
               "image": f"{d.cell.name}.png", "record": f"{d.cell.name}.json",
               "final_losses": d.record["final_losses"], "seconds": d.seconds,

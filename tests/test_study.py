@@ -138,8 +138,12 @@ def test_a_folder_with_files_needs_force_and_then_loses_the_old_study(monkeypatc
     code, _, err = run_cli(monkeypatch, capsys, *run, "--layers", "conv_3")
     assert code == 2 and "--force" in err
     assert run_cli(monkeypatch, capsys, *run, "--layers", "conv_3", "--force")[0] == 0
-    assert sorted(p.name for p in out.iterdir()) == ["01_conv_3.json", "01_conv_3.png", "notes.txt",
-                                                     "sheet.png", "study.json"]
+    kept = ["01_conv_3.json", "01_conv_3.png", "notes.txt", "sheet.png", "study.json"]
+    assert sorted(p.name for p in out.iterdir()) == kept
+    record = (out / "study.json").read_text()
+    monkeypatch.setattr(st, "_run_cell", lambda *_: None)  # Ctrl-C in the next study's first cell
+    assert run_cli(monkeypatch, capsys, *run, "--layers", "conv_4", "--force")[0] == 130
+    assert sorted(p.name for p in out.iterdir()) == kept and (out / "study.json").read_text() == record
 
 
 def test_layer_shorthands_and_label_wrapping():
