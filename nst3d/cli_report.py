@@ -3,6 +3,7 @@ wrote), from its run.json and the files beside it; a 2D output's .json record wo
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import typer
@@ -17,10 +18,18 @@ def report_command(outdir: Path = typer.Argument(..., metavar="OUTDIR", help="An
     Example: nst3d report out/torus_swirls
     """
     if outdir.is_file() and outdir.suffix.lower() == ".json":
-        path = write_image_report(outdir)
+        path = write_mesh_report(outdir.parent) if _is_mesh_record(outdir) else write_image_report(outdir)
     else:
         path = write_mesh_report(outdir)
     print(f"wrote {path}")
+
+
+def _is_mesh_record(path: Path) -> bool:
+    """Whether a .json file is a mesh folder's run.json (its report is the folder's), not a 2D record."""
+    try:
+        return "heldout_style_distance" in json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError, TypeError):
+        return False  # the 2D report names what is wrong with the file
 
 
 def register_commands(app: typer.Typer) -> None:

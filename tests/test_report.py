@@ -113,6 +113,15 @@ def test_report_rebuilds_a_folder_of_an_older_version(mesh_run, tmp_path, monkey
     assert "original_texture.png is missing" in html and 'id="nst3d-viewer"' in html
 
 
+def test_report_of_a_mesh_folders_run_json_rebuilds_that_folders_report(mesh_run, tmp_path, monkeypatch,
+                                                                        capsys):
+    old = tmp_path / "named"
+    shutil.copytree(mesh_run, old, ignore=shutil.ignore_patterns("report.html"))
+    code, out, err = run_cli(monkeypatch, capsys, "report", old / "run.json")
+    assert code == 0 and (old / "report.html").exists() and not list(old.glob("*.report.html")), err
+    assert 'id="nst3d-viewer"' in (old / "report.html").read_text(encoding="utf-8")
+
+
 @pytest.mark.parametrize("make,message", [(lambda p: p / "nothing", "no such folder"),
                                           (lambda p: p, "no run.json here")])
 def test_report_of_a_folder_that_is_not_a_run_is_one_line(monkeypatch, capsys, tmp_path, make, message):
