@@ -77,13 +77,11 @@ def content_loss(features: Mapping[str, torch.Tensor], targets: Mapping[str, tor
 
 
 def style_loss(features: Mapping[str, torch.Tensor], target_grams: Mapping[str, torch.Tensor],
-               layer_weights: Mapping[str, float] | None = None,
                mask: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
-    """Per-layer relative Gram error, each (B,), optionally weighted per layer and masked."""
+    """Per-layer relative Gram error, each (B,), optionally masked (style_distance weighs the layers)."""
     losses = {}
     for name, target in target_grams.items():
-        weight = 1.0 if layer_weights is None else layer_weights.get(name, 1.0)
-        losses[name] = weight * relative_error(gram(features[name], mask), target.expand(
+        losses[name] = relative_error(gram(features[name], mask), target.expand(
             features[name].shape[0], -1, -1))
     return losses
 

@@ -19,7 +19,6 @@ from tqdm.auto import tqdm
 from nst3d.runtime import notice
 
 Objective = Callable[[], tuple[torch.Tensor, dict[str, float]]]
-OPTIMIZERS = ("lbfgs", "adam")
 DEFAULT_LR = {"lbfgs": 1.0, "adam": 0.02}
 
 

@@ -152,7 +152,7 @@ def style_distance(found: Mapping[str, torch.Tensor], targets: StyleTargets,
     if targets.kind == "w2":
         parts = {k: w2_squared(*moments(found[k], mask), targets.gaussians[k]) for k in layers}
     else:
-        parts = losses.style_loss(found, targets.grams, None, mask)
+        parts = losses.style_loss(found, targets.grams, mask)
     total = sum(layers[k] * v.mean() for k, v in parts.items()) / sum(layers.values())
     return total, parts
 

@@ -40,8 +40,8 @@ def test_relative_content_and_style_values():
     # ((1-2)^2 + (1-0)^2) / (2^2) = 0.5
     assert losses.content_loss(value, target)["a"].item() == pytest.approx(0.5)
     grams = {"a": losses.gram(target["a"])}  # [[2]]
-    # gram(value) = (1 + 1) / 2 = 1 -> (1 - 2)^2 / 2^2 = 0.25, times layer weight 3
-    assert losses.style_loss(value, grams, {"a": 3.0})["a"].item() == pytest.approx(0.75)
+    # gram(value) = (1 + 1) / 2 = 1 -> (1 - 2)^2 / 2^2 = 0.25
+    assert losses.style_loss(value, grams)["a"].item() == pytest.approx(0.25)
 
 
 def test_losses_are_invariant_to_activation_scale():
