@@ -104,6 +104,7 @@ class ImageJob:
         return (max(1, round(long_side * min(1.0, aspect))), max(1, round(long_side * min(1.0, 1 / aspect))))
 
     def content_at(self, hw: tuple[int, int]) -> torch.Tensor | None:
+        """The content resized to `hw` (1, 3, h, w) on the device, or None without one."""
         return None if self.content is None else F.interpolate(
             self.content, size=hw, mode="bicubic", antialias=True, align_corners=False).clamp(0, 1).to(
             self.device)
@@ -126,6 +127,7 @@ class FrameRecorder:
 
 
     def frame(self, image: torch.Tensor) -> None:
+        """Add `image` (1, 3, H, W) as a GIF frame at the GIF's size."""
         self.frames.append(to_uint8(F.interpolate(image, size=self.gif_hw, mode="bilinear", antialias=True,
                                                   align_corners=False)))
 

@@ -213,8 +213,7 @@ class ImageOptions(StyleOptions):
         check_positive("size", self.size, integer=True)
         check_positive("scales", self.scales, integer=True)
         check_positive("save_every", self.save_every, integer=True, allow_zero=True)
-        if self.optimizer not in OPTIMIZERS:
-            raise Nst3dError(f"unknown optimizer {self.optimizer!r}; choose {' or '.join(OPTIMIZERS)}")
+        check_choice("optimizer", self.optimizer, OPTIMIZERS)
         check_choice("init", self.init, IMAGE_INITS)
         if self.content_weight == 0 and self.style_weight == 0 and self.tv_weight == 0:
             raise Nst3dError("all loss weights are zero: nothing to optimize")

@@ -30,7 +30,7 @@ from tqdm.auto import tqdm
 from nst3d import features as feats
 from nst3d.errors import Nst3dError
 from nst3d.io import atomic_output, check_output_dir, save_image, to_uint8
-from nst3d.options import IMAGE_INITS, ImageOptions, check_positive
+from nst3d.options import IMAGE_INITS, ImageOptions, check_choice, check_positive
 from nst3d.records import write_record
 from nst3d.style import parse_weighted_layers
 
@@ -181,8 +181,7 @@ def inits(values: Sequence[str]) -> list[str]:
     """--init values: known inits, none repeated."""
     _check_given("--init", values)
     for value in values:
-        if value not in IMAGE_INITS:
-            raise Nst3dError(f"unknown --init {value!r}; choose from {', '.join(IMAGE_INITS)}")
+        check_choice("--init", value, IMAGE_INITS)
     _check_unique("--init", ((v, v) for v in values))
     return list(values)
 

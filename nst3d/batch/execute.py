@@ -16,6 +16,7 @@ from collections.abc import Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
+from types import ModuleType
 
 from tqdm.auto import tqdm
 
@@ -87,7 +88,7 @@ def _connect_ray(address: str):
     return ray
 
 
-def run_ray(ray, jobs: Sequence[Job], outdir: Path) -> Iterator[dict]:
+def run_ray(ray: ModuleType, jobs: Sequence[Job], outdir: Path) -> Iterator[dict]:
     """Jobs as Ray tasks on the connected cluster (`ray`: the module): one GPU each where the cluster has
     GPUs, else one CPU. A task whose worker dies is retried once, then recorded as failed."""
     gpus = ray.cluster_resources().get("GPU", 0)
