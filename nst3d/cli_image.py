@@ -50,7 +50,8 @@ def run_and_write(job: Callable[..., img.StylizeResult], output: Path, gif: Path
     else:
         options = dataclasses.replace(options, gif_every=0)  # no frames to collect
     result = job(options=options, snapshot=lambda x: save_image(x, output), progress=progress, **images)
-    with interrupt_held() as held:  # a Ctrl-C while writing: write everything first
+    stop = result.interrupted or result.stop_requested
+    with interrupt_held(already=stop) as held:  # a Ctrl-C while writing: write everything first
         save_image(result.image, output)
         written = [str(output)]
         if gif is not None:
@@ -62,7 +63,7 @@ def run_and_write(job: Callable[..., img.StylizeResult], output: Path, gif: Path
         if report:
             written.append(str(write_image_report(output.with_suffix(".json"))))
     _print_summary(result, written)
-    if result.interrupted or held:
+    if stop or held:
         raise KeyboardInterrupt
 
 

@@ -53,13 +53,14 @@ def mesh_command(options: MeshOptions, ctx: typer.Context, mesh: Path, styles: l
     result = stylize_mesh(mesh, style_images, options, texture=texture, progress=not flags["quiet"])
     inputs = {"mesh": str(mesh), "texture": None if texture is None else str(texture),
               "styles": [str(s) for s in styles], "preset": flags["preset"]}
-    with interrupt_held() as held:  # a Ctrl-C while writing: the folder is finished first
+    stop = result.interrupted or result.stop_requested
+    with interrupt_held(already=stop) as held:  # a Ctrl-C while writing: the folder is finished first
         written = write_mesh_outputs(result, outdir, force, {"argv": sys.argv[1:], **inputs})
     distance = result.record["heldout_style_distance"]
     print(f"wrote {outdir}/ ({', '.join(written)}) in "
           f"{result.record['timings']['total_seconds']:.0f} s; held-out style distance "
           f"{distance['initial']:.3g} -> {distance['final']:.3g} ({distance['ratio']:.0%})")
-    if result.interrupted or held:
+    if stop or held:
         raise KeyboardInterrupt
 
 

@@ -18,7 +18,8 @@ def report_command(outdir: Path = typer.Argument(..., metavar="OUTDIR", help="An
     Example: nst3d report out/torus_swirls
     """
     if outdir.is_file() and outdir.suffix.lower() == ".json":
-        path = write_mesh_report(outdir.parent) if _is_mesh_record(outdir) else write_image_report(outdir)
+        mesh = outdir.name == "run.json" and _is_mesh_record(outdir)  # a mesh folder's own record
+        path = write_mesh_report(outdir.parent) if mesh else write_image_report(outdir)
     else:
         path = write_mesh_report(outdir)
     print(f"wrote {path}")

@@ -66,8 +66,11 @@ def _run(study: st.Study, job: st.Job, output: Path, force: bool, quiet: bool) -
         if created and not any(folder.iterdir()):  # failed in the first cell: leave no empty folder
             folder.rmdir()
         raise
-    print(f"wrote {folder}/: {len(outcome.done)} of {len(study.cells)} cells (PNG + JSON each), {st.SHEET}, "
-          f"{st.RECORD} ({outcome.seconds:.1f} s)")
+    if outcome.files:
+        print(f"wrote {folder}/: {len(outcome.done)} of {len(study.cells)} cells (PNG + JSON each), "
+              f"{st.SHEET}, {st.RECORD} ({outcome.seconds:.1f} s)")
+    else:
+        print(f"no cell finished; the study already in {folder}/ is kept as it was")
     if outcome.interrupted:
         raise KeyboardInterrupt
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import time
 from collections.abc import Callable, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -48,6 +49,7 @@ class StylizeResult:
     record: dict = field(default_factory=dict)
     interrupted: bool = False           # stopped by Ctrl-C
     diverged: bool = False              # stopped by a non-finite loss (image: the best one before it)
+    stop_requested: bool = False        # Ctrl-C came after the last step: whole result, the caller stops
 
 
 def scale_sizes(size: int, scales: int) -> list[int]:
@@ -211,13 +213,12 @@ def stylize(content: torch.Tensor | None = None, styles: Sequence[torch.Tensor] 
     # coarse scales whose short side would drop below the minimum are skipped (very wide or tall images)
     sizes = [s for s in scale_sizes(opts.size, opts.scales) if min(job.shape_at(s)) >= MIN_IMAGE_SIDE]
     for index, long_side in enumerate(sizes):
-        with interrupt_held() as held:  # a Ctrl-C while the next scale is set up keeps this one's image
+        # a Ctrl-C while the next scale is set up keeps this one's image (before the first: nothing to keep)
+        with interrupt_held() if run is not None else nullcontext([]) as held:
             objective = _objective_at(job, long_side, image)
-        if held and run is not None:
+        if held:
             run = dataclasses.replace(run, interrupted=True)
             break
-        if held:
-            raise KeyboardInterrupt  # before the first step: nothing to keep yet
         recorder.objective = objective
         height, width = objective.x.shape[-2:]
         loop = LoopSettings(opts.steps, opts.optimizer, opts.lr, progress=progress,
@@ -230,10 +231,9 @@ def stylize(content: torch.Tensor | None = None, styles: Sequence[torch.Tensor] 
                            "seconds_per_step": run.seconds / max(1, len(run.history))})
         if run.interrupted or run.diverged:
             break
-    with interrupt_held() as held:
+    with interrupt_held(already=run.interrupted) as held:
         result = _result(job, image, recorder, run, final_hw)
-    if held:
-        result.interrupted = result.record["interrupted"] = True
+    result.stop_requested = bool(held)  # after the last step: the result is whole, the caller stops
     return result
 
 

@@ -16,6 +16,8 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, TypeVar
 
+import numpy as np
+
 from nst3d.errors import Nst3dError
 
 DEFAULT_STYLE_LAYERS = "relu1_1,relu2_1,relu3_1,relu4_1,relu5_1"
@@ -71,10 +73,19 @@ def is_number(value: Any) -> bool:
     return isinstance(value, numbers.Real) and not isinstance(value, bool)
 
 
+def plain(value: Any) -> Any:
+    """A numpy scalar as the Python number or bool it holds (records stay JSON); a torch.device as its
+    name; anything else as it is."""
+    if isinstance(value, np.generic):
+        return value.item()
+    return str(value) if type(value).__name__ == "device" and hasattr(value, "type") else value
+
+
 def check_types(options: Any) -> None:
     """One clear error for a value of the wrong kind, as a manifest row or the API can give: a number where
     the default is a number, true or false for a flag, text for text (layers: also a list of names)."""
     for f in fields(options):
+        object.__setattr__(options, f.name, plain(getattr(options, f.name)))
         value, default = getattr(options, f.name), f.default
         if isinstance(default, bool):
             ok, kind = isinstance(value, bool), "true or false"
@@ -111,8 +122,10 @@ def parse_floats(text: str | Sequence[float] | None, what: str) -> tuple[float, 
     if text is None:
         return None
     try:
-        values = tuple(float(v) for v in (text.split(",") if isinstance(text, str) else text)
-                       if not isinstance(v, str) or v.strip())
+        if isinstance(text, str):  # the command line's form
+            values = tuple(float(v) for v in text.split(",") if v.strip())
+        else:                      # a sequence of numbers: not bools, not numeric strings
+            values = tuple(float(v) if is_number(plain(v)) else math.nan for v in text)
     except (TypeError, ValueError):
         raise Nst3dError(f"{what} must be comma-separated numbers, got {text!r}") from None
     if not values or not all(math.isfinite(v) and v >= 0 for v in values):
@@ -320,10 +333,13 @@ class MeshOptions(StyleOptions):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if not (isinstance(self.elevation, list | tuple) and len(self.elevation) == 2
-                and all(is_number(v) for v in self.elevation)):
+        try:
+            elevation = () if isinstance(self.elevation, str) else tuple(plain(v) for v in self.elevation)
+        except TypeError:  # not a sequence
+            elevation = ()
+        if len(elevation) != 2 or not all(is_number(v) for v in elevation):
             raise Nst3dError(f"elevation must be two numbers, MIN MAX, got {self.elevation!r}")
-        object.__setattr__(self, "elevation", tuple(self.elevation))
+        object.__setattr__(self, "elevation", elevation)
         for name in ("texture_size", "render_size", "views_per_step", "supersample", "levels", "bank_size"):
             check_positive(name, getattr(self, name), integer=True)
         check_positive("seam_weight", self.seam_weight, allow_zero=True)

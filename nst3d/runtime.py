@@ -72,11 +72,15 @@ def notice(message: str) -> None:
 
 
 @contextmanager
-def interrupt_held() -> Iterator[list[bool]]:
+def interrupt_held(already: bool = False) -> Iterator[list[bool]]:
     """While a result is finished and written: the first Ctrl-C is noted (the yielded list gets an entry)
-    and the work goes on, so nothing is lost; a second one stops it. A no-op outside the main thread."""
+    and the work goes on, so nothing is lost; a second one stops it. `already`: a Ctrl-C came before (it
+    stopped the steps, or an earlier block held it), so the next one is the second. A no-op outside the
+    main thread and where Ctrl-C is ignored or handled outside Python."""
     held: list[bool] = []
-    if threading.current_thread() is not threading.main_thread():
+    off = threading.current_thread() is not threading.main_thread() or signal.getsignal(signal.SIGINT) in (
+        signal.SIG_IGN, None)
+    if already or off:
         yield held
         return
 

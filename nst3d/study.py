@@ -82,6 +82,7 @@ class CellResult:
     image: torch.Tensor
     record: dict
     seconds: float
+    stop: bool = False          # Ctrl-C came after its last step: it is whole, the study stops after it
 
 
 @dataclass
@@ -249,6 +250,9 @@ def run_study(study: Study, job: Job, folder: Path, progress: bool = True) -> St
             bar.update(1)
             if progress:
                 tqdm.write(f"{cell.name}: {_losses_text(done.record['final_losses'])} ({done.seconds:.1f} s)")
+            if done.stop:
+                outcome.interrupted = True
+                break
     except KeyboardInterrupt:
         outcome.interrupted = True
     except BaseException:
@@ -273,7 +277,7 @@ def _run_cell(study: Study, cell: Cell, job: Job, folder: Path) -> CellResult | 
     record = {"command": f"study {study.kind}", "cell": cell.settings, "inputs": study.sources,
               "outputs": [str(image), str(folder / f"{cell.name}.json")], **result.record}
     write_record(record, folder / f"{cell.name}.json")
-    return CellResult(cell, result.image, result.record, seconds)
+    return CellResult(cell, result.image, result.record, seconds, result.stop_requested)
 
 
 def _losses_text(losses: dict[str, float]) -> str:

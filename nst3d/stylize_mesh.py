@@ -70,7 +70,8 @@ class MeshResult:
     mesh: Mesh                 # the input mesh (original coordinates) with UVs
     frames: list[np.ndarray] = field(default_factory=list)
     record: dict = field(default_factory=dict)
-    interrupted: bool = False
+    interrupted: bool = False  # Ctrl-C stopped the steps
+    stop_requested: bool = False  # Ctrl-C came after the last step: the result is whole, the caller stops
 
 
 def island_fill_index(mesh: Mesh, size: int) -> torch.Tensor:
@@ -451,7 +452,7 @@ def stylize_mesh(mesh: str | Path | Mesh, styles: Sequence[torch.Tensor], option
     loop = LoopSettings(opts.steps, "adam", opts.resolved_lr(init), keep_best=False,
                         description="stylizing texture", progress=progress)
     run = optimize(list(objective.param.parameters()), objective, loop, callback=recorder)
-    with interrupt_held() as held:  # a Ctrl-C from here on still delivers the result
+    with interrupt_held(already=run.interrupted) as held:  # a Ctrl-C from here on still delivers it
         with torch.no_grad():
             final = objective.texture().detach() if recorder.average.value is None else recorder.average.value
             if opts.preserve_colors and objective.scene.original is not None:
@@ -460,12 +461,11 @@ def stylize_mesh(mesh: str | Path | Mesh, styles: Sequence[torch.Tensor], option
             heldout = {"initial": heldout_initial, "final": objective.evaluate(final)}
         if opts.gif_every:
             recorder.frames.append(objective.frame(final))
-    if held:
-        run = dataclasses.replace(run, interrupted=True)
     if run.diverged:
         notice("the optimization diverged; the exported texture is the one before that (try a lower --lr)")
     record = _record(objective, init, run, heldout, started)
-    return MeshResult(final[0].cpu(), objective.scene.source, recorder.frames, record, run.interrupted)
+    return MeshResult(final[0].cpu(), objective.scene.source, recorder.frames, record, run.interrupted,
+                      bool(held))
 
 
 def _sized(boxes: torch.Tensor, index: torch.Tensor, window: tuple[int, int]) -> torch.Tensor:

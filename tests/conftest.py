@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import os
+import re
 import select
 import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -39,6 +40,14 @@ def run_cli(monkeypatch, capsys, *args: str) -> tuple[int, str, str]:
     return stop.value.code, out, err
 
 
+@pytest.fixture
+def python_sigint():
+    """Ctrl-C raises KeyboardInterrupt in this test, also when pytest started with SIGINT ignored."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
 def _default_sigint() -> None:
     signal.signal(signal.SIGINT, signal.SIG_DFL)  # a background job (`pytest &`) starts with SIGINT ignored
 
@@ -59,14 +68,28 @@ def nst3d_process(*args: object) -> Iterator[subprocess.Popen]:
 
 def wait_for_stderr(proc: subprocess.Popen, needle: str, seconds: float) -> str:
     """Read the child's stderr until `needle` shows up (or it exits, or time runs out) -> what was read."""
+    return _read_stderr_until(proc, lambda seen: needle.encode() in seen, seconds)
+
+
+def wait_for_steps(proc: subprocess.Popen, steps: int, seconds: float) -> str:
+    """Read the child's stderr until its progress bar counts at least `steps` finished steps (tqdm may
+    skip counts between refreshes, so no exact count is waited for)."""
+    def counted(seen: bytes) -> bool:
+        counts = re.findall(rb"\| *(\d+)/\d+ \[", seen)
+        return bool(counts) and int(counts[-1]) >= steps
+
+    return _read_stderr_until(proc, counted, seconds)
+
+
+def _read_stderr_until(proc: subprocess.Popen, done: Callable[[bytes], bool], seconds: float) -> str:
     seen, deadline = b"", time.monotonic() + seconds
-    while needle.encode() not in seen and time.monotonic() < deadline:
+    while not done(seen) and time.monotonic() < deadline:
         ready, _, _ = select.select([proc.stderr], [], [], 0.2)
         chunk = os.read(proc.stderr.fileno(), 4096) if ready else b""
         if ready and not chunk:
             break  # the child closed stderr: it has exited
         seen += chunk
-    assert needle.encode() in seen, seen.decode(errors="replace")[-2000:]
+    assert done(seen), seen.decode(errors="replace")[-2000:]
     return seen.decode(errors="replace")
 
 

@@ -75,6 +75,10 @@ def test_manifest_expands_globs_and_names_jobs(inputs):
     jobs = read_manifest(manifest(inputs, four_jobs(inputs)))
     assert [j.name for j in jobs] == ["donut_stripes", "ring_stripes", "photo_stripes", "blend"]
     assert jobs[3].options.style_blend == (0.7, 0.3) and jobs[0].options.steps == 2
+    nulls = {"mesh": str(inputs / "ring.obj"), "styles": str(inputs / "stripes.png"), "texture": None,
+             "output": None}  # null: the same as leaving the field out
+    assert [(j.name, j.texture) for j in read_manifest(manifest(inputs, [nulls], "nulls.jsonl"))] == [
+        ("ring_stripes", None)]
     crossed = glob_jobs(str(inputs / "*.obj"), str(inputs / "*.png"), {"steps": 5})
     assert len(crossed) == 2 * 3 and all(j.options.steps == 5 for j in crossed)
 

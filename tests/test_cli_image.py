@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import make_content, nst3d_process, run_cli, wait_for_stderr
+from conftest import make_content, nst3d_process, run_cli, wait_for_steps
 from PIL import Image
 
 from nst3d.errors import Nst3dError
@@ -122,7 +122,7 @@ def test_ctrl_c_writes_the_current_result(tmp_path, content_png, style_png):
     out = tmp_path / "out.png"
     with nst3d_process("image", content_png, style_png, "-o", out, "--size", "64", "--scales", "1", "--steps",
                        "100000", "--backbone", "vgg16-hed") as proc:
-        wait_for_stderr(proc, " 2/100000", 60)  # two steps are done
+        wait_for_steps(proc, 2, 60)
         proc.send_signal(signal.SIGINT)
         _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err

@@ -42,7 +42,7 @@ def test_transfer_moves_toward_style_and_seed_reproduces():
     assert history[-1]["style"] < 0.5 * history[0]["style"]
 
 
-def test_a_ctrl_c_while_the_next_scale_is_set_up_keeps_the_finished_scale(monkeypatch):
+def test_a_ctrl_c_while_the_next_scale_is_set_up_keeps_the_finished_scale(monkeypatch, python_sigint):
     real, calls = img._objective_at, []
 
     def interrupted_at_the_second_scale(job, long_side, previous):
@@ -55,6 +55,18 @@ def test_a_ctrl_c_while_the_next_scale_is_set_up_keeps_the_finished_scale(monkey
     result = img.stylize(CONTENT, [STYLE], size=128, steps=3, scales=2, progress=False, backbone="vgg16-hed")
     assert result.interrupted and result.record["interrupted"] and calls == [64, 128]
     assert len(result.record["history"]) == 3 and result.image.shape == (1, 3, 96, 128)
+
+
+def test_a_ctrl_c_while_the_final_image_is_made_delivers_it_whole(monkeypatch, python_sigint):
+    real = img._result
+
+    def interrupted(*args):
+        os.kill(os.getpid(), signal.SIGINT)
+        return real(*args)
+
+    monkeypatch.setattr(img, "_result", interrupted)
+    result = img.stylize(CONTENT, [STYLE], size=48, steps=2, **FAST)
+    assert result.stop_requested and not result.interrupted and len(result.record["history"]) == 2
 
 
 def test_multiscale_runs_each_scale_and_adam_works():

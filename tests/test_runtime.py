@@ -42,7 +42,7 @@ def test_bf16_on_cpus_only_with_amx_and_precision_picks_it(monkeypatch, amx):
     assert fast_bf16(cpu) is False
 
 
-def test_a_first_ctrl_c_while_finishing_is_held_and_a_second_stops(capsys):
+def test_a_first_ctrl_c_while_finishing_is_held_and_a_second_stops(capsys, python_sigint):
     before = signal.getsignal(signal.SIGINT)
     with pytest.raises(KeyboardInterrupt), interrupt_held() as held:
         os.kill(os.getpid(), signal.SIGINT)
@@ -65,3 +65,18 @@ def test_interrupt_held_leaves_signals_alone_outside_the_main_thread():
     thread.start()
     thread.join()
     assert seen == [([], signal.getsignal(signal.SIGINT))]
+
+
+def test_interrupt_held_passes_a_second_ctrl_c_and_leaves_an_ignored_one_ignored(python_sigint):
+    with pytest.raises(KeyboardInterrupt), interrupt_held(already=True):  # the steps already took the first
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(1)
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        with interrupt_held() as held:
+            assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(0.05)
+        assert held == []
+    finally:
+        signal.signal(signal.SIGINT, previous)

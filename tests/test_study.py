@@ -142,7 +142,8 @@ def test_a_folder_with_files_needs_force_and_then_loses_the_old_study(monkeypatc
     assert sorted(p.name for p in out.iterdir()) == kept
     record = (out / "study.json").read_text()
     monkeypatch.setattr(st, "_run_cell", lambda *_: None)  # Ctrl-C in the next study's first cell
-    assert run_cli(monkeypatch, capsys, *run, "--layers", "conv_4", "--force")[0] == 130
+    code, said, _ = run_cli(monkeypatch, capsys, *run, "--layers", "conv_4", "--force")
+    assert code == 130 and "kept as it was" in said
     assert sorted(p.name for p in out.iterdir()) == kept and (out / "study.json").read_text() == record
 
 

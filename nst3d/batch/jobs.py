@@ -77,6 +77,8 @@ def _run_mesh(job: Job, folder: Path, digest: str, progress: bool) -> dict:
     if result.interrupted:
         raise KeyboardInterrupt
     write_mesh_outputs(result, folder, force=True, inputs=_inputs(job, digest))
+    if result.stop_requested:  # Ctrl-C after the last step: this job is whole and written, the batch stops
+        raise KeyboardInterrupt
     return result.record
 
 
@@ -89,6 +91,8 @@ def _run_image(job: Job, folder: Path, digest: str, progress: bool) -> dict:
     with staged_directory(folder, force=True, owned=IMAGE_OUTPUTS) as stage:
         save_image(result.image, stage / "image.png")
         write_record({"inputs": _inputs(job, digest), **result.record}, stage / "run.json")
+    if result.stop_requested:
+        raise KeyboardInterrupt
     return result.record
 
 

@@ -102,17 +102,16 @@ def expand_row(row: dict[str, Any], number: int, defaults: dict[str, Any], prese
     for needed in (key, "styles"):
         if needed not in row:
             raise Nst3dError(f"{where}: missing field {needed!r} (a {kind} job needs {key} and styles)")
-    for name in (key, "texture", "output"):
-        if name in row and not isinstance(row[name], str):
-            raise Nst3dError(f"{where}, field {name!r}: expected a path or glob" if name != "output" else
-                             f"{where}, field 'output': expected a folder name")
+    for name, what in ((key, "a path or glob"), ("texture", "a path"), ("output", "a folder name")):
+        if (name == key or row.get(name) is not None) and not isinstance(row[name], str):
+            raise Nst3dError(f"{where}, field {name!r}: expected {what}")  # texture, output: null = none
     settings = {k: v for k, v in row.items() if k not in JOB_KEYS}
     shared = {k: v for k, v in defaults.items() if k in {f.name for f in dataclasses.fields(KINDS[kind])}}
     base = MESH_PRESETS[preset] if preset is not None and kind == "mesh" else {}
     options = check_options(kind, {**base, **shared, **settings}, where)
     texture = _matches(row["texture"], f"{where}, field 'texture'")[0] if row.get("texture") else None
     sources, style_sets = _matches(row[key], f"{where}, field {key!r}"), _style_sets(row["styles"], where)
-    template = row.get("output", "{input}_{style}")
+    template = "{input}_{style}" if row.get("output") is None else row["output"]
     jobs = []
     for source in sources:
         for styles in style_sets:
