@@ -114,7 +114,7 @@ def _gray_to_unit(img: Image.Image) -> np.ndarray:
     return (a - low) / (high - low) if high > low else a.clip(0, 1)
 
 
-def _to_rgb(img: Image.Image) -> Image.Image:
+def rgb_image(img: Image.Image) -> Image.Image:
     """Convert any Pillow mode (palette, gray, 16-bit, float, alpha, CMYK) to 8-bit RGB."""
     if img.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
         a = np.clip(_gray_to_unit(img) * 255.0 + 0.5, 0, 255).astype(np.uint8)
@@ -136,7 +136,7 @@ def _orientation(img: Image.Image) -> int:
         return 1
 
 
-def _upright(img: Image.Image) -> Image.Image:
+def upright_image(img: Image.Image) -> Image.Image:
     """The image turned as its EXIF orientation tag says, as image viewers show it."""
     if _orientation(img) == 1:
         return img
@@ -171,7 +171,7 @@ def load_image(path: str | os.PathLike, what: str = "image") -> torch.Tensor:
                 img.draft("RGB", (MAX_IMAGE_SIDE, MAX_IMAGE_SIDE))
                 img.thumbnail((MAX_IMAGE_SIDE, MAX_IMAGE_SIDE), Image.Resampling.LANCZOS)
             img.load()
-            rgb = _to_rgb(_upright(img))
+            rgb = rgb_image(upright_image(img))
     except PermissionError as exc:
         raise Nst3dError(f"{what} {path}: permission denied") from exc
     except UnidentifiedImageError as exc:
@@ -185,7 +185,7 @@ def load_image(path: str | os.PathLike, what: str = "image") -> torch.Tensor:
 
 def pil_to_tensor(img: Image.Image) -> torch.Tensor:
     """Any in-memory Pillow image (e.g. a texture embedded in a GLB) -> (1, 3, H, W) float in [0, 1]."""
-    array = np.asarray(_to_rgb(img), dtype=np.float32) / 255.0  # (H, W, 3)
+    array = np.asarray(rgb_image(img), dtype=np.float32) / 255.0  # (H, W, 3)
     return torch.from_numpy(array).permute(2, 0, 1).unsqueeze(0).contiguous()
 
 

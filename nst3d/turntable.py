@@ -19,7 +19,8 @@ from nst3d.mesh import Mesh
 from nst3d.render import Cameras, rasterize_mesh, render, shade
 
 VIDEO_SUFFIXES = (".gif", ".mp4")
-VIEWS_PER_BATCH = 12   # views rendered together: fast, and memory stays ~100 MB at 384^2
+VIEWS_PER_BATCH = 12   # views rendered together: fast, and memory stays ~100 MB at 384^2 for small meshes
+VIEW_FACES_PER_BATCH = 2_000_000  # rasterizing costs ~0.8 kB per view and face: fewer views for big meshes
 GRID_SIZE = 192        # px a side of each view in a view grid
 GRID_COLUMNS = 4
 
@@ -28,10 +29,10 @@ def turntable_frames(mesh: Mesh, cameras: Cameras, size: int = 384, lit: bool = 
                      background: Sequence[float] | None = (1.0, 1.0, 1.0),
                      texture: torch.Tensor | None = None, supersample: int = 1) -> list[np.ndarray]:
     """Render the views of `cameras` (e.g. `render.turntable_views`) a batch at a time -> (H, W, 3) uint8."""
-    images = []
+    images, batch = [], max(1, min(VIEWS_PER_BATCH, VIEW_FACES_PER_BATCH // max(1, mesh.num_faces)))
     with torch.no_grad():
-        for start in range(0, cameras.eye.shape[0], VIEWS_PER_BATCH):
-            views = Cameras(*(t[start:start + VIEWS_PER_BATCH] for t in cameras))
+        for start in range(0, cameras.eye.shape[0], batch):
+            views = Cameras(*(t[start:start + batch] for t in cameras))
             rgb, _ = render(mesh, views, size, texture=texture, lit=lit, background=background,
                             supersample=supersample)                          # (b, 3, H, W)
             images.extend(to_uint8(image) for image in rgb)

@@ -127,3 +127,19 @@ def test_save_video_loops_without_a_hold(tmp_path):
             gif.seek(index)
             durations.append(gif.info["duration"])
     assert durations == [200, 200, 200]
+
+
+def test_turntables_of_big_meshes_render_fewer_views_at_a_time(monkeypatch):
+    from nst3d import turntable
+    from nst3d.mesh.shapes import torus
+    from nst3d.render import turntable_views
+
+    mesh, batches = torus(rows=8, cols=16), []
+    real = turntable.render
+    monkeypatch.setattr(turntable, "render", lambda m, views, *a, **k: batches.append(len(views.eye)) or real(
+        m, views, *a, **k))
+    frames = turntable.turntable_frames(mesh, turntable_views(6), 32)
+    assert len(frames) == 6 and batches == [6]                       # a small mesh: all views at once
+    monkeypatch.setattr(turntable, "VIEW_FACES_PER_BATCH", 2 * mesh.num_faces)
+    batches.clear()
+    assert len(turntable.turntable_frames(mesh, turntable_views(6), 32)) == 6 and batches == [2, 2, 2]

@@ -98,6 +98,9 @@ def test_obj_with_mtl_texture_quad_and_ngon_is_triangulated(tmp_path):
     area = torch.linalg.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0], dim=1).norm(dim=1).sum() / 2
     assert area.item() == pytest.approx(2.0 + 2.5)  # quad 2x1, pentagon 2.5
     assert torch.equal(mesh.texture, load_image(tmp_path / "grad.png")[0])
+    for exported in ("C:\\Users\\artist\\textures\\grad.png", "/home/artist/textures/grad.png"):
+        write(tmp_path / "shape.mtl", f"newmtl painted\nmap_Kd {exported}\n")  # the exporting machine's path
+        assert torch.equal(load_mesh(tmp_path / "shape.obj").texture, mesh.texture), exported
     assert sorted(map(tuple, mesh.uvs.tolist())) == [(0, 0), (0, 1), (0.5, 0.5), (1, 0), (1, 1)]
     quad = (corner_positions(mesh)[:, :, 0] <= 2).all(1)  # UV of each quad corner follows its vt
     corners_uv = mesh.uvs[mesh.face_uvs][quad].reshape(-1, 2)

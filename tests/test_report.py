@@ -5,12 +5,14 @@ mesh.glb says so on the page; `nst3d report` rebuilds a folder's report."""
 
 from __future__ import annotations
 
+import io
 import json
 import re
 import shlex
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from browser import evaluate
@@ -18,7 +20,7 @@ from conftest import as_tensor, make_content, make_style, run_cli
 from PIL import Image
 
 from nst3d.mesh.shapes import torus
-from nst3d.report.html import escape
+from nst3d.report.html import escape, image, thumbnail_jpeg
 from nst3d.report.run import loss_terms
 from nst3d.stylize_mesh import stylize_mesh, write_mesh_outputs
 
@@ -122,11 +124,30 @@ def test_report_of_a_mesh_folders_run_json_rebuilds_that_folders_report(mesh_run
     assert 'id="nst3d-viewer"' in (old / "report.html").read_text(encoding="utf-8")
 
 
+def write_record(folder: Path, record: object) -> Path:
+    folder.mkdir(exist_ok=True)
+    (folder / "run.json").write_text(json.dumps(record))
+    return folder
+
+
+BAD_RECORDS = [{"inputs": []}, {"history": [1]}, {"heldout_style_distance": 1}]  # fields of the wrong kind
+
+
 @pytest.mark.parametrize("make,message", [(lambda p: p / "nothing", "no such folder"),
-                                          (lambda p: p, "no run.json here")])
+                                          (lambda p: p, "no run.json here")] + [
+    (lambda p, r=record: write_record(p / "bad", r), "not a run record") for record in BAD_RECORDS])
 def test_report_of_a_folder_that_is_not_a_run_is_one_line(monkeypatch, capsys, tmp_path, make, message):
     code, _, err = run_cli(monkeypatch, capsys, "report", make(tmp_path))
     assert code == 2 and message in err and err.startswith("nst3d: error:") and err.count("\n") == 1, err
+
+
+def test_pictures_link_by_url_and_thumbnails_read_16_bit_by_their_range(tmp_path):
+    assert 'src="cat%20%231_swirls/image.png"' in image("cat #1_swirls/image.png", "a cat")
+    Image.fromarray(np.full((8, 8), 32768, np.uint16)).save(tmp_path / "mid.png")  # 16-bit mid gray
+    with Image.open(io.BytesIO(thumbnail_jpeg(tmp_path / "mid.png", 8))) as thumb:
+        assert abs(np.asarray(thumb, dtype=float).mean() - 128) < 3
+    (tmp_path / "bad.png").write_bytes(b"\x89PNG\r\n\x1a\n broken")
+    assert thumbnail_jpeg(tmp_path / "bad.png", 8) is None
 
 
 def test_image_report_shows_before_after_styles_curves_and_command(monkeypatch, capsys, tmp_path):

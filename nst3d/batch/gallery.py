@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from urllib.parse import quote
 
 from nst3d.batch.jobs import status_counts
 from nst3d.batch.manifest import Job
@@ -51,7 +52,7 @@ def _card(job: Job, summary: dict | None, outdir: Path) -> str:
         rows.append(("seconds", f"{summary['seconds']:.1f}"))
     notes = f'<p class="muted">{escape(summary["error"])}</p>' if summary and summary.get("error") else ""
     if (outdir / job.name / "report.html").is_file() and status in ("done", "skipped"):
-        notes += f'<p><a href="{escape(job.name)}/report.html">run report (3D viewer, curves)</a></p>'
+        notes += f'<p><a href="{escape(quote(job.name))}/report.html">run report (3D viewer, curves)</a></p>'
     kind = " failed" if status == "failed" else ""
     return (f'<section class="card{kind}"><h2>{escape(job.name)}</h2>'
             f'<div class="row">{"".join(_pictures(job, status, outdir))}</div>{table(rows)}{notes}</section>')

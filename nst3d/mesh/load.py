@@ -17,7 +17,7 @@ import json
 import os
 import re
 from dataclasses import dataclass, replace
-from pathlib import Path
+from pathlib import Path, PureWindowsPath
 from urllib.parse import unquote
 
 import numpy as np
@@ -299,9 +299,12 @@ def _read_obj_materials(path: Path) -> dict[str, tuple[np.ndarray | None, Path |
 
 
 def _texture_file(folder: Path, spec: str) -> Path:
-    """The image a map_Kd line names: the whole rest of the line, or its last word after options."""
-    candidates = [folder / spec.replace("\\", "/"), folder / spec.split()[-1].replace("\\", "/")]
-    return next((c for c in candidates if c.exists()), candidates[-1])
+    """The image a map_Kd line names: the whole rest of the line, or its last word after options; an
+    absolute path from the exporting machine (C:\\Users\\..., /home/...) also by its name beside the MTL."""
+    words = [spec, spec.split()[-1]]
+    candidates = [folder / w.replace("\\", "/") for w in words]
+    candidates += [folder / PureWindowsPath(w).name for w in words]
+    return next((c for c in candidates if c.exists()), candidates[1])
 
 
 def _resolve(part: _Part, source: str) -> _Part:

@@ -14,10 +14,11 @@ import json
 import os
 from collections.abc import Iterable, Sequence
 from pathlib import Path
+from urllib.parse import quote
 
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image
 
-from nst3d.io import atomic_output
+from nst3d.io import atomic_output, rgb_image, upright_image
 
 STYLE = """
 body { font: 15px/1.4 system-ui, sans-serif; margin: 1rem auto; max-width: 1100px; padding: 0 1rem;
@@ -55,11 +56,11 @@ def thumbnail_jpeg(source: str | os.PathLike, side: int) -> bytes | None:
     """
     try:
         with Image.open(source) as img:
-            img = ImageOps.exif_transpose(img).convert("RGB")
+            img = rgb_image(upright_image(img))  # as load_image sees it (16-bit, float by their range)
             img.thumbnail((side, side))
             out = io.BytesIO()
             img.save(out, format="JPEG", quality=85)
-    except (OSError, UnidentifiedImageError, ValueError):
+    except Exception:  # a picture a page cannot show is left out, never fatal to a run
         return None
     return out.getvalue()
 
@@ -67,7 +68,7 @@ def thumbnail_jpeg(source: str | os.PathLike, side: int) -> bytes | None:
 def image(src: str | os.PathLike, alt: str, lazy: bool = True) -> str:
     """An <img> by relative path or data URI, with its alt text (lazy by default: galleries can hold
     hundreds; a page of a few images loads them all at once)."""
-    src = src if isinstance(src, str) and src.startswith("data:") else Path(src).as_posix()
+    src = src if isinstance(src, str) and src.startswith("data:") else quote(Path(src).as_posix())
     loading = ' loading="lazy"' if lazy else ""
     return f'<img src="{escape(src)}" alt="{escape(alt)}"{loading}>'
 

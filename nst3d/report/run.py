@@ -16,7 +16,8 @@ import json
 import math
 import os
 import shlex
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from importlib import resources
 from pathlib import Path
 
@@ -346,14 +347,26 @@ def write_mesh_report(folder: str | os.PathLike) -> Path:
     if not folder.is_dir():
         raise Nst3dError(f"{folder}: no such folder")
     record = load_record(folder / RECORD)
-    inputs = record.get("inputs") or {}
-    title = f"nst3d mesh: {Path(inputs['mesh']).stem}" if inputs.get("mesh") else "nst3d mesh run"
-    body = "".join([mesh_summary(record), viewer_section(folder, record), heldout_section(folder, record),
-                    media_section(folder, inputs), curves_section(record.get("history", []),
-                                                                  record.get("heldout_style_distance"),
-                                                                  record.get("style_loss", "gram")),
-                    settings_section(record), command_section(inputs.get("argv"))])
+    with _readable(folder / RECORD):
+        inputs = record.get("inputs") or {}
+        title = f"nst3d mesh: {Path(inputs['mesh']).stem}" if inputs.get("mesh") else "nst3d mesh run"
+        body = "".join([mesh_summary(record), viewer_section(folder, record), heldout_section(folder, record),
+                        media_section(folder, inputs), curves_section(record.get("history", []),
+                                                                      record.get("heldout_style_distance"),
+                                                                      record.get("style_loss", "gram")),
+                        settings_section(record), command_section(inputs.get("argv"))])
     return write_page(folder / REPORT, title, body, STYLE)
+
+
+@contextmanager
+def _readable(path: Path) -> Iterator[None]:
+    """A record whose fields are not of the kinds nst3d writes (hand-edited, or from elsewhere) is a
+    one-line error naming the file, not a traceback."""
+    try:
+        yield
+    except (AttributeError, TypeError, KeyError, ValueError, IndexError) as exc:
+        message = f"{path}: not a run record this nst3d can read ({type(exc).__name__}: {exc})"
+        raise Nst3dError(message) from None
 
 
 # ----------------------------------------------------------------------------- 2D runs
@@ -405,13 +418,14 @@ def write_image_report(record_path: str | os.PathLike) -> Path:
     """Write (or rebuild) <stem>.report.html beside a 2D output, from its .json record."""
     record_path = Path(record_path)
     record = load_record(record_path)
-    folder, styles = record_path.parent, record.get("inputs", {}).get("styles", [])
-    parts = [image_summary(record),
-             section("pictures", "Before and after" if record.get("inputs", {}).get("content") else "Result",
-                     block("pair", image_pictures(record, folder)))]
-    if styles:
-        parts.append(section("styles", "Style images", block("thumbs", style_figures(styles))))
-    parts += [curves_section(record.get("history", []), None), settings_section(record),
-              command_section(record.get("argv"))]
-    title = f"nst3d {record.get('command') or 'run'}: {record_path.stem}"
+    with _readable(record_path):
+        folder, styles = record_path.parent, record.get("inputs", {}).get("styles", [])
+        heading = "Before and after" if record.get("inputs", {}).get("content") else "Result"
+        pictures = block("pair", image_pictures(record, folder))
+        parts = [image_summary(record), section("pictures", heading, pictures)]
+        if styles:
+            parts.append(section("styles", "Style images", block("thumbs", style_figures(styles))))
+        parts += [curves_section(record.get("history", []), None), settings_section(record),
+                  command_section(record.get("argv"))]
+        title = f"nst3d {record.get('command') or 'run'}: {record_path.stem}"
     return write_page(image_report_path(record_path), title, "".join(parts), STYLE)
