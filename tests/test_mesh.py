@@ -1,5 +1,6 @@
 """Mesh I/O: loading (OBJ/MTL, quads, scenes, colours), normalization, UV atlases, padding, export."""
 
+import importlib
 import importlib.util
 from pathlib import Path
 
@@ -211,6 +212,15 @@ def test_ensure_uvs_adds_a_non_overlapping_atlas_and_keeps_geometry():
     assert atlas.uvs.min() >= 0 and atlas.uvs.max() <= 1
     assert overlap_fraction(atlas) < 1e-3 and overlap_fraction(blob()) < 1e-3
     assert ensure_uvs(atlas) is atlas
+
+
+def test_a_crash_of_xatlas_is_one_clear_error_not_the_end_of_the_process(monkeypatch, tmp_path):
+    crash = tmp_path / "crash.py"  # dies as xatlas does on some meshes
+    crash.write_text("import os, signal\nos.kill(os.getpid(), signal.SIGSEGV)\n")
+    cube = rounded_cube()  # (its own UVs come from xatlas too)
+    monkeypatch.setattr(importlib.import_module("nst3d.mesh.unwrap"), "CHILD", crash)
+    with pytest.raises(Nst3dError, match=r"xatlas crashed \(signal 11\).*give it UVs"):
+        ensure_uvs(Mesh(vertices=cube.vertices, faces=cube.faces))
 
 
 def test_degenerate_faces_are_dropped_with_a_note(tmp_path, capsys):

@@ -2,32 +2,45 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
 import numpy as np
 import torch
-import xatlas
 
 from nst3d.errors import Nst3dError
 from nst3d.mesh.core import Mesh, first_occurrence, normalization
 
 ATLAS_RESOLUTION = 1024  # texels per side xatlas plans for; gutters below are in these texels
 ATLAS_PADDING = 4        # texels between charts, so bilinear reads and seam padding never mix charts
+CHILD = Path(__file__).resolve().parents[1] / "_xatlas_child.py"  # run as a script: imports no nst3d
 SAFE_EXTENT = 1e8        # xatlas squares float32 lengths: beyond this (or below 1 / this) it would overflow
 
 
 def unwrap(vertices: np.ndarray, faces: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """xatlas atlas of a triangle mesh: (uvs (U, 2) in [0, 1], face_uvs (F, 3), uv -> vertex (U,))."""
-    atlas = xatlas.Atlas()
-    pack = xatlas.PackOptions()
-    pack.resolution, pack.padding, pack.bilinear = ATLAS_RESOLUTION, ATLAS_PADDING, True
-    try:
-        atlas.add_mesh(_xatlas_positions(vertices),
-                       np.ascontiguousarray(faces, dtype=np.uint32))
-        atlas.generate(pack_options=pack)
-        vmapping, face_uvs, uvs = atlas[0]  # (U,), (F, 3), (U, 2)
-    except (RuntimeError, ValueError, IndexError) as exc:
-        raise Nst3dError(f"could not build a UV atlas for this mesh ({exc})") from exc
-    if atlas.atlas_count != 1 or len(face_uvs) != len(faces) or not np.isfinite(uvs).all():
-        raise Nst3dError(f"could not build a UV atlas for this mesh (xatlas made {atlas.atlas_count} "
+    """xatlas atlas of a triangle mesh: (uvs (U, 2) in [0, 1], face_uvs (F, 3), uv -> vertex (U,)).
+
+    xatlas runs in a child process (nst3d._xatlas_child): it segfaults on some meshes, and a crash there
+    is one clear error here instead of the end of this process."""
+    with tempfile.TemporaryDirectory(prefix="nst3d-xatlas.") as folder:
+        given, found = Path(folder) / "in.npz", Path(folder) / "out.npz"
+        np.savez(given, positions=_xatlas_positions(vertices), resolution=ATLAS_RESOLUTION,
+                 faces=np.ascontiguousarray(faces, dtype=np.uint32), padding=ATLAS_PADDING)
+        child = subprocess.run([sys.executable, str(CHILD), str(given), str(found)], capture_output=True,
+                               text=True)
+        if child.returncode < 0:
+            raise Nst3dError(f"xatlas crashed (signal {-child.returncode}) building a UV atlas for this "
+                             "mesh; give it UVs in a 3D tool (e.g. Blender's Smart UV Project) and try again")
+        if child.returncode != 0:
+            last = (child.stderr.strip().splitlines() or ["no message"])[-1]
+            raise Nst3dError(f"could not build a UV atlas for this mesh ({last})")
+        with np.load(found) as atlas:
+            vmapping, face_uvs, uvs = atlas["vmapping"], atlas["face_uvs"], atlas["uvs"]
+            count = int(atlas["atlas_count"])
+    if count != 1 or len(face_uvs) != len(faces) or not np.isfinite(uvs).all():
+        raise Nst3dError(f"could not build a UV atlas for this mesh (xatlas made {count} "
                          f"atlases for {len(faces)} faces)")
     kept, face_uvs = first_occurrence(face_uvs.astype(np.int64))
     return uvs[kept], face_uvs, vmapping[kept].astype(np.int64)
